@@ -1,0 +1,165 @@
+/* `mqgate run`: load the configuration, start the event loop, and stay up
+ * until SIGINT/SIGTERM; SIGHUP reloads the configuration (parse the new one,
+ * validate it, swap only on success). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "gateway/commands.h"
+#include "gateway/daemon.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+
+struct run_state {
+    const char *path;
+    struct config *cfg;
+    struct loop *loop;
+    int stop_signal;
+};
+
+static enum log_level log_level_of(const struct config *cfg)
+{
+    static const enum log_level map[] = {
+        [CFG_LOG_ERROR] = LOG_LEVEL_ERROR, [CFG_LOG_WARN] = LOG_LEVEL_WARN,
+        [CFG_LOG_INFO] = LOG_LEVEL_INFO, [CFG_LOG_DEBUG] = LOG_LEVEL_DEBUG,
+        [CFG_LOG_TRACE] = LOG_LEVEL_TRACE,
+    };
+    return map[cfg->gateway.log_level];
+}
+
+/* Log each diagnostic as its own line, in the file:line:col form users can
+ * jump to, at error or warning level. */
+static void log_diagnostics(struct diag *diag)
+{
+    for (size_t i = 0; i < diag->count; i++) {
+        char line[1024];
+        diag_format(&diag->entries[i], line, sizeof(line));
+        if (diag->entries[i].severity == DIAG_ERROR)
+            log_error("config", "%s", line);
+        else
+            log_warn("config", "%s", line);
+    }
+}
+
+static void log_started(const struct config *cfg)
+{
+    size_t points = 0;
+    for (size_t d = 0; d < cfg->n_devices; d++)
+        points += cfg->devices[d].n_points;
+    log_info("gateway", "'%s' running with %zu bus(es), %zu device(s), %zu point(s)",
+             cfg->gateway.name, cfg->n_buses, cfg->n_devices, points);
+}
+
+static void run_reload(struct run_state *st)
+{
+    daemon_notify_reloading();
+    struct diag diag;
+    diag_init(&diag);
+    struct config *next;
+    if (config_load_file(st->path, &next, &diag)) {
+        log_diagnostics(&diag);
+        log_error("gateway", "reload of %s failed with %zu error(s); keeping the running "
+                  "configuration", st->path, diag.errors);
+    } else {
+        log_diagnostics(&diag);
+        config_free(st->cfg);
+        st->cfg = next;
+        log_set_level(log_level_of(next));
+        log_info("gateway", "reloaded %s", st->path);
+        log_started(next);
+    }
+    diag_free(&diag);
+    daemon_notify_ready();
+}
+
+static void on_signal(int signo, void *data)
+{
+    struct run_state *st = data;
+    if (signo == SIGHUP) {
+        run_reload(st);
+        return;
+    }
+    if (signo == SIGINT || signo == SIGTERM) {
+        st->stop_signal = signo;
+        loop_stop(st->loop);
+    }
+}
+
+static int parse_options(int argc, char **argv, const char **path)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': *path = optarg; break;
+        case 'h': command_print_usage(command_find("run"), stdout); return EXIT_OK;
+        default: command_print_usage(command_find("run"), stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "mqgate run: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_state st = { .path = MQGATE_DEFAULT_CONFIG };
+    int rc = parse_options(argc, argv, &st.path);
+    if (rc >= 0)
+        return rc;
+
+    struct diag diag;
+    diag_init(&diag);
+    if (config_load_file(st.path, &st.cfg, &diag)) {
+        diag_print(&diag, stderr);
+        diag_free(&diag);
+        return EXIT_USAGE;
+    }
+    log_init(log_level_of(st.cfg));
+    log_diagnostics(&diag);
+    diag_free(&diag);
+
+    rc = EXIT_RUNTIME;
+    st.loop = loop_new();
+    if (!st.loop) {
+        log_error("gateway", "cannot create the event loop: %m");
+        goto out;
+    }
+    int err = daemon_signals_watch(st.loop, on_signal, &st);
+    if (err < 0) {
+        log_error("gateway", "cannot watch signals: %s", strerror(-err));
+        goto out;
+    }
+    err = daemon_watchdog_start(st.loop);
+    if (err < 0) {
+        log_error("gateway", "cannot start the systemd watchdog: %s", strerror(-err));
+        goto out;
+    }
+    log_started(st.cfg);
+    daemon_notify_ready();
+    if (loop_run(st.loop) < 0) {
+        log_error("gateway", "event loop failed");
+        goto out;
+    }
+    daemon_notify_stopping();
+    log_info("gateway", "stopped by %s", st.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = EXIT_OK;
+out:
+    if (st.loop) {
+        daemon_watchdog_stop(st.loop);
+        daemon_signals_unwatch(st.loop);
+        loop_free(st.loop);
+    }
+    config_free(st.cfg);
+    return rc;
+}

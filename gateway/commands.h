@@ -1,0 +1,32 @@
+/* The subcommands of the `mqgate` binary. Each takes argv with argv[0] the
+ * subcommand's name, and returns the process exit code. */
+#ifndef MQGATE_GATEWAY_COMMANDS_H
+#define MQGATE_GATEWAY_COMMANDS_H
+
+#include <stdio.h>
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,   /* something failed while running */
+    EXIT_USAGE = 2,     /* bad command line or bad configuration */
+};
+
+#define MQGATE_DEFAULT_CONFIG "/etc/mqgate/mqgate.yaml"
+
+struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;   /* full help text, printed by --help and `mqgate help NAME` */
+    int (*main)(int argc, char **argv);
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+/* The table of subcommands, NULL-terminated. */
+extern const struct command commands[];
+const struct command *command_find(const char *name);
+void command_print_usage(const struct command *cmd, FILE *out);
+
+#endif

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The mqgate command line as a user meets it: exit codes (0 ok, 1 runtime,
+# 2 usage/config), --help everywhere, `check` on every example and on a broken
+# file, `run` stopping on SIGTERM and reloading on SIGHUP, and the generated
+# configuration reference matching config/README.md.
+set -u
+MQGATE=${MQGATE:-build/mqgate}
+fails=0
+checks=0
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*"; }
+
+# expect_exit CODE CMD... : run CMD, compare its exit code.
+expect_exit() {
+    local want=$1; shift
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" = "$want" ]; then ok; else bad "'$*' exited $got, want $want"; cat "$tmp/err"; fi
+}
+
+expect_in() { # FILE TEXT
+    if grep -qF -- "$2" "$1"; then ok; else bad "'$2' not in $1:"; head -20 "$1"; fi
+}
+
+# --- top level ---
+expect_exit 0 "$MQGATE" --version
+grep -Eq '^mqgate [0-9]+\.[0-9]+\.[0-9]+' "$tmp/out" && ok || bad "--version output: $(cat "$tmp/out")"
+expect_exit 0 "$MQGATE" --help
+expect_in "$tmp/out" "commands:"
+expect_exit 2 "$MQGATE"
+expect_in "$tmp/err" "usage: mqgate"
+expect_exit 2 "$MQGATE" frobnicate
+expect_in "$tmp/err" "'frobnicate' is not a command"
+
+# --- every subcommand has --help, and `help NAME` says the same ---
+for cmd in run check help; do
+    expect_exit 0 "$MQGATE" "$cmd" --help
+    expect_in "$tmp/out" "usage: mqgate $cmd"
+    cp "$tmp/out" "$tmp/help1"
+    expect_exit 0 "$MQGATE" help "$cmd"
+    cmp -s "$tmp/out" "$tmp/help1" && ok || bad "'help $cmd' differs from '$cmd --help'"
+done
+expect_exit 2 "$MQGATE" help nosuch
+expect_exit 2 "$MQGATE" check --bogus-option
+expect_exit 2 "$MQGATE" run --bogus-option
+expect_exit 2 "$MQGATE" check -c config/demo.yaml extra-arg
+
+# --- check: every example is valid and summarised ---
+for f in config/examples/*.yaml config/demo.yaml; do
+    expect_exit 0 "$MQGATE" check -c "$f"
+    expect_in "$tmp/out" "$f: valid"
+    expect_in "$tmp/out" "gateway '"
+done
+expect_exit 0 "$MQGATE" check -q -c config/demo.yaml
+[ ! -s "$tmp/out" ] && ok || bad "check -q printed: $(cat "$tmp/out")"
+
+# --- check: a broken file gives every error, gcc style, exit 2 ---
+cat >"$tmp/broken.yaml" <<'YAML'
+gateway:
+  nmae: x
+buses:
+  - name: rs485
+    device: /dev/ttyUSB0
+    baud: fast
+devices:
+  - name: m1
+    bus: rs458
+    slave: 1
+    points:
+      - { name: v, address: 0 }
+YAML
+expect_exit 2 "$MQGATE" check -c "$tmp/broken.yaml"
+expect_in "$tmp/err" "$tmp/broken.yaml:2:3: error: unknown key 'nmae' in gateway; did you mean 'name'?"
+expect_in "$tmp/err" "$tmp/broken.yaml:6:11: error: 'baud' expects an integer, got 'fast'"
+expect_in "$tmp/err" "$tmp/broken.yaml:9:10: error: no bus named 'rs458'; did you mean 'rs485'?"
+expect_in "$tmp/err" "3 errors"
+expect_exit 2 "$MQGATE" check -c "$tmp/does-not-exist.yaml"
+expect_in "$tmp/err" "does-not-exist.yaml: error: cannot open: No such file or directory"
+expect_exit 2 "$MQGATE" run -c "$tmp/broken.yaml"
+expect_in "$tmp/err" "error: unknown key 'nmae'"
+
+# --- run: starts, reloads on SIGHUP, stops on SIGTERM with exit 0 ---
+wait_for_log() { # TEXT: bounded wait for a line in the run log
+    for _ in $(seq 1 100); do
+        grep -qF -- "$1" "$tmp/run.log" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+cp config/examples/energy-meter.yaml "$tmp/run.yaml"
+"$MQGATE" run -c "$tmp/run.yaml" 2>"$tmp/run.log" &
+pid=$!
+wait_for_log "running with 1 bus(es), 1 device(s), 6 point(s)" && ok || bad "run did not start: $(cat "$tmp/run.log")"
+
+printf 'gateway:\n  name: [broken\n' >"$tmp/run.yaml"
+kill -HUP "$pid"
+wait_for_log "keeping the running configuration" && ok || bad "bad reload not reported: $(cat "$tmp/run.log")"
+kill -0 "$pid" 2>/dev/null && ok || bad "run died on a bad reload"
+
+cp config/examples/gps-nmea.yaml "$tmp/run.yaml"
+kill -HUP "$pid"
+wait_for_log "'tractor-pi' running with 1 bus(es), 1 device(s), 6 point(s)" && ok || bad "good reload not applied: $(cat "$tmp/run.log")"
+
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+wait "$pid"; rc=$?
+pid=
+[ "$rc" = 0 ] && ok || bad "run exited $rc after SIGTERM"
+expect_in "$tmp/run.log" "stopped by SIGTERM"
+
+# --- the reference in config/README.md is the generated one ---
+expect_exit 0 "$MQGATE" help config
+sed -n '/^## Key reference/,$p' config/README.md >"$tmp/readme-ref"
+if cmp -s "$tmp/out" "$tmp/readme-ref"; then ok; else
+    bad "config/README.md's reference is stale: regenerate with 'build/mqgate help config'"
+    diff "$tmp/readme-ref" "$tmp/out" | head -20
+fi
+
+echo "cli: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test of mqgate against one or more build trees (e.g. build and
+# build/san), from the repository root, and prints one summary line:
+# "N passed, M failed". Exits non-zero when anything failed.
+#   tests/run.sh BUILD_DIR [BUILD_DIR...]
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export MQGATE_SRCDIR=$PWD
+
+passed=0
+failed=0
+failures=()
+
+# Each test gets a time bound, so a hang fails the run instead of stalling it.
+run_one() {
+    local name=$1; shift
+    local log
+    log=$(mktemp)
+    if timeout 300 "$@" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        printf '  PASS  %s\n' "$name"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        printf '  FAIL  %s\n' "$name"
+        sed 's/^/        /' "$log" | tail -n 60
+    fi
+    rm -f "$log"
+}
+
+for build in "$@"; do
+    echo "== tests in $build"
+    for t in "$build"/tests/unit/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d|*.o) continue;; esac
+        run_one "$t" "$t"
+    done
+    for t in tests/cli/test_*.sh; do
+        [ -f "$t" ] || continue
+        run_one "$t ($build)" env MQGATE="$build/mqgate" bash "$t"
+    done
+done
+
+echo
+if [ "$failed" -gt 0 ]; then
+    printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
