@@ -253,12 +253,14 @@ static void check_rule_topic(struct load_ctx *ctx, const struct cfg_topic_rule *
 {
     if (!r->topic.text)
         return;
+    /* Both errors sit at `topic`, where only the first is kept: the choice
+     * between topic and prefixes comes before the template's spelling. */
     struct cfg_pos pos = at(ctx, &r->topic, r->pos);
-    validate_template(ctx, &r->topic, "topic", TEMPLATE_TOPIC, TVARS_BRIDGE_TOPIC, pos);
     const char *with = r->strip_prefix && r->add_prefix ? "'strip_prefix' and 'add_prefix'" :
                        r->strip_prefix ? "'strip_prefix'" : r->add_prefix ? "'add_prefix'" : NULL;
     if (with)
         diag_error(ctx->diag, pos, "'topic' cannot be combined with %s", with);
+    validate_template(ctx, &r->topic, "topic", TEMPLATE_TOPIC, TVARS_BRIDGE_TOPIC, pos);
 }
 
 static void check_rule_prefixes(struct load_ctx *ctx, const struct cfg_topic_rule *r,
@@ -316,6 +318,15 @@ static char *replace_gateway(const char *text, const char *gateway)
     return out;
 }
 
+/* Entries have no positions of their own and one position keeps only its
+ * first error, so every bad entry goes into one message. */
+static void append_problem(char *buf, size_t size, const char *problem, const char *entry)
+{
+    size_t used = strlen(buf);
+    if (used < size)
+        snprintf(buf + used, size - used, "%s%s, got '%s'", used ? "; " : "", problem, entry);
+}
+
 /* Only as written: the default is valid for any valid gateway name. */
 static void check_receive_allow(struct load_ctx *ctx, const struct cfg_bridge *b,
                                 const char *gateway)
@@ -323,6 +334,7 @@ static void check_receive_allow(struct load_ctx *ctx, const struct cfg_bridge *b
     if (!cfg_is_set(&cfg_schema_bridge, b, "receive_allow"))
         return;
     struct cfg_pos pos = at(ctx, &b->receive_allow, b->pos);
+    char problems[768] = "";
     for (size_t i = 0; i < b->receive_allow.count; i++) {
         const char *entry = b->receive_allow.items[i];
         char *filter = replace_gateway(entry, gateway);
@@ -332,9 +344,11 @@ static void check_receive_allow(struct load_ctx *ctx, const struct cfg_bridge *b
         }
         const char *problem = validate_topic_filter(filter);
         if (problem)
-            diag_error(ctx->diag, pos, "'receive_allow': %s, got '%s'", problem, entry);
+            append_problem(problems, sizeof(problems), problem, entry);
         free(filter);
     }
+    if (problems[0])
+        diag_error(ctx->diag, pos, "'receive_allow': %s", problems);
 }
 
 /* ---- spool ---------------------------------------------------------------- */

@@ -89,7 +89,10 @@ static void check_bind(struct load_ctx *ctx, const struct cfg_listener *l)
                    "resolved), got '%s'", l->bind);
 }
 
-/* Port 0 asks for any free port, so several listeners may share it. */
+/* Port 0 asks for any free port, so several listeners may share it. The
+ * error points at the second one's port (else its bind, else the listener):
+ * the listener's own position is where a missing TLS key is reported, and
+ * one position keeps only its first error. */
 static void check_unique(struct load_ctx *ctx, const struct cfg_broker *b, size_t i)
 {
     const struct cfg_listener *l = &b->listeners[i];
@@ -99,7 +102,7 @@ static void check_unique(struct load_ctx *ctx, const struct cfg_broker *b, size_
         const struct cfg_listener *first = &b->listeners[j];
         if (first->port == l->port && bind_equal(first->bind, l->bind)) {
             char name[80];
-            diag_error(ctx->diag, with_file(ctx, l->pos),
+            diag_error(ctx->diag, at(ctx, &l->port, at(ctx, &l->bind, l->pos)),
                        "listener %s is defined twice (first at %u:%u)",
                        listener_name(l, name, sizeof(name)), first->pos.line, first->pos.col);
             return;
@@ -107,17 +110,21 @@ static void check_unique(struct load_ctx *ctx, const struct cfg_broker *b, size_
     }
 }
 
+/* One message for both keys: a position keeps only its first error. */
 static void check_protocol(struct load_ctx *ctx, const struct cfg_listener *l)
 {
-    struct cfg_pos pos = with_file(ctx, l->pos);
-    if (l->protocol == CFG_LISTENER_MQTTS) {
-        if (!l->tls.cert_file)
-            diag_error(ctx->diag, pos, "'protocol: mqtts' needs 'tls.cert_file'");
-        if (!l->tls.key_file)
-            diag_error(ctx->diag, pos, "'protocol: mqtts' needs 'tls.key_file'");
-    } else if (cfg_is_set(listener_section(), l, "tls")) {
-        diag_error(ctx->diag, at(ctx, &l->tls, l->tls.pos), "'tls' needs 'protocol: mqtts'");
+    const struct cfg_listener_tls *t = &l->tls;
+    if (l->protocol != CFG_LISTENER_MQTTS) {
+        if (cfg_is_set(listener_section(), l, "tls"))
+            diag_error(ctx->diag, at(ctx, t, t->pos), "'tls' needs 'protocol: mqtts'");
+        return;
     }
+    if (t->cert_file && t->key_file)
+        return;
+    const char *missing = t->cert_file ? "'tls.key_file'" :
+                          t->key_file ? "'tls.cert_file'" :
+                          "'tls.cert_file' and 'tls.key_file'";
+    diag_error(ctx->diag, with_file(ctx, l->pos), "'protocol: mqtts' needs %s", missing);
 }
 
 /* Client certificates are checked against ca_file; without one, nothing
@@ -128,13 +135,13 @@ static void check_client_certs(struct load_ctx *ctx, const struct cfg_listener_t
         diag_error(ctx->diag, at(ctx, &t->require_certificate, t->pos),
                    "'require_certificate' needs 'ca_file' (the CA client certificates must "
                    "chain to)");
-    if (!t->use_identity_as_username)
+    if (!t->use_identity_as_username || (t->ca_file && t->require_certificate))
         return;
-    struct cfg_pos pos = at(ctx, &t->use_identity_as_username, t->pos);
-    if (!t->ca_file)
-        diag_error(ctx->diag, pos, "'use_identity_as_username' needs 'ca_file'");
-    if (!t->require_certificate)
-        diag_error(ctx->diag, pos, "'use_identity_as_username' needs 'require_certificate: true'");
+    const char *missing = t->ca_file ? "'require_certificate: true'" :
+                          t->require_certificate ? "'ca_file'" :
+                          "'require_certificate: true' and 'ca_file'";
+    diag_error(ctx->diag, at(ctx, &t->use_identity_as_username, t->pos),
+               "'use_identity_as_username' needs %s", missing);
 }
 
 /* Only for listeners the broker will open, on an address others can reach. */
