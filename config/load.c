@@ -211,8 +211,10 @@ static int parse_strings(struct load_ctx *ctx, const struct cfg_key *k, yaml_nod
     }
     size_t count = seq_count(n);
     out->items = calloc(count ? count : 1, sizeof(char *));
-    if (!out->items)
+    if (!out->items) {
+        diag_error(ctx->diag, node_pos(ctx, n), "out of memory reading '%s'", k->name);
         return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         char *text = scalar_text(ctx, k, doc_node(ctx, n->data.sequence.items.start[i]));
@@ -234,8 +236,10 @@ static int parse_bytes_list(struct load_ctx *ctx, const struct cfg_key *k, yaml_
         return -1;
     }
     out->data = malloc(count);
-    if (!out->data)
+    if (!out->data) {
+        diag_error(ctx->diag, node_pos(ctx, n), "out of memory reading '%s'", k->name);
         return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = doc_node(ctx, n->data.sequence.items.start[i]);
@@ -265,8 +269,10 @@ static int parse_enum_map(struct load_ctx *ctx, const struct cfg_key *k, yaml_no
     }
     size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     out->entries = calloc(count ? count : 1, sizeof(*out->entries));
-    if (!out->entries)
+    if (!out->entries) {
+        diag_error(ctx->diag, node_pos(ctx, n), "out of memory reading '%s'", k->name);
         return -1;
+    }
     int rc = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = doc_node(ctx, p->key), *vn = doc_node(ctx, p->value);
@@ -329,12 +335,30 @@ static void set_bit(const struct cfg_section *sec, void *obj, int i)
     *set |= UINT64_C(1) << i;
 }
 
+static void report_out_of_range(struct load_ctx *ctx, const struct cfg_key *k, yaml_node_t *vn,
+                                void *obj)
+{
+    char got[64];
+    key_format_value(k, obj, got, sizeof(got));
+    struct cfg_pos pos = node_pos(ctx, vn);
+    if (k->min && k->max)
+        diag_error(ctx->diag, pos, "'%s' must be between %s and %s, got %s", k->name, k->min,
+                   k->max, got);
+    else if (k->min)
+        diag_error(ctx->diag, pos, "'%s' must be at least %s, got %s", k->name, k->min, got);
+    else
+        diag_error(ctx->diag, pos, "'%s' must be at most %s, got %s", k->name, k->max, got);
+}
+
+/* Parse one key's value. The key counts as given and its position is kept
+ * even when the value is bad: the error is reported already, and later
+ * checks on the same token are dropped by diag instead of adding a
+ * misleading "missing key" elsewhere. */
 static void parse_key(struct load_ctx *ctx, const struct cfg_section *sec, int i, yaml_node_t *vn,
                       void *obj, int depth)
 {
     const struct cfg_key *k = &sec->keys[i];
     void *field = (char *)obj + k->offset;
-    int rc = 0;
     switch (k->type) {
     case CFG_SECTION:
         parse_section_node(ctx, k->section, vn, field, depth + 1);
@@ -343,39 +367,22 @@ static void parse_key(struct load_ctx *ctx, const struct cfg_section *sec, int i
         parse_list(ctx, k, vn, obj, depth);
         break;
     case CFG_STRINGS:
-        rc = parse_strings(ctx, k, vn, field);
+        parse_strings(ctx, k, vn, field);
         break;
     case CFG_ENUM_MAP:
-        rc = parse_enum_map(ctx, k, vn, field);
+        parse_enum_map(ctx, k, vn, field);
         break;
     case CFG_BYTES:
         if (vn->type == YAML_SEQUENCE_NODE) {
-            rc = parse_bytes_list(ctx, k, vn, field);
+            parse_bytes_list(ctx, k, vn, field);
             break;
         }
         /* fall through */
     default:
-        rc = parse_scalar(ctx, k, vn, field);
-        if (rc == 0 && key_check_range(k, obj)) {
-            char got[64];
-            key_format_value(k, obj, got, sizeof(got));
-            if (k->min && k->max)
-                diag_error(ctx->diag, node_pos(ctx, vn), "'%s' must be between %s and %s, got %s",
-                           k->name, k->min, k->max, got);
-            else if (k->min)
-                diag_error(ctx->diag, node_pos(ctx, vn), "'%s' must be at least %s, got %s",
-                           k->name, k->min, got);
-            else
-                diag_error(ctx->diag, node_pos(ctx, vn), "'%s' must be at most %s, got %s",
-                           k->name, k->max, got);
-            rc = -1;
-        }
+        if (parse_scalar(ctx, k, vn, field) == 0 && key_check_range(k, obj))
+            report_out_of_range(ctx, k, vn, obj);
         break;
     }
-    /* Set and placed even when the value was bad: the error is reported
-     * already, and later checks on the same token are dropped by diag rather
-     * than adding a misleading "missing key" elsewhere. */
-    (void)rc;
     set_bit(sec, obj, i);
     field_record(ctx, field, node_pos(ctx, vn));
 }

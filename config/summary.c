@@ -39,10 +39,12 @@ static void write_point(const struct config *cfg, const struct cfg_device *dev, 
                         const struct cfg_point *pt, FILE *out)
 {
     char where[64] = "", topic[256];
+    /* Byte order matters only for values wider than one register. */
+    bool wide = pt->type != CFG_T_BOOL && pt->type != CFG_T_INT16 && pt->type != CFG_T_UINT16;
     if (modbus)
-        snprintf(where, sizeof(where), "%s 0x%04" PRIx64 " %s %s", register_names[pt->register_kind],
-                 pt->address, cfg_enum_name(cfg_value_type_names, pt->type),
-                 order_names[pt->byte_order]);
+        snprintf(where, sizeof(where), "%s 0x%04" PRIx64 " %s%s%s", register_names[pt->register_kind],
+                 pt->address, cfg_enum_name(cfg_value_type_names, pt->type), wide ? " " : "",
+                 wide ? order_names[pt->byte_order] : "");
     else if (dev->framing == CFG_FRAMING_NMEA)
         snprintf(where, sizeof(where), "%s.%s", pt->sentence ? pt->sentence : "?",
                  pt->field ? pt->field : "index");

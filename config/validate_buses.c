@@ -93,7 +93,10 @@ static void check_bus(struct load_ctx *ctx, const struct cfg_bus *b)
     if (b->reconnect_min > b->reconnect_max)
         diag_error(ctx->diag, POS_OF(ctx, &b->reconnect_min, b->pos),
                    "'reconnect_min' is longer than 'reconnect_max'");
-    if (b->rs485.mode == CFG_RS485_OFF && (b->rs485.set & ~UINT64_C(1)))
+    const struct cfg_section *rs485 =
+        cfg_schema_bus.keys[cfg_key_index(&cfg_schema_bus, "rs485")].section;
+    if (b->rs485.mode == CFG_RS485_OFF &&
+        (cfg_is_set(rs485, &b->rs485, "rts") || cfg_is_set(rs485, &b->rs485, "rts_delay")))
         diag_warning(ctx->diag, b->rs485.pos, "RS-485 settings have no effect with 'mode: off'");
 }
 
