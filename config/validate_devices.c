@@ -98,7 +98,9 @@ static void check_regex(struct load_ctx *ctx, const struct cfg_device *d)
 static void check_frame(struct load_ctx *ctx, const struct cfg_device *d)
 {
     const struct cfg_frame_framing *f = &d->frame;
-    if (!f->header.data) {
+    /* A missing `header` inside the block is the loader's "missing required
+     * key"; only a missing block is ours to report. */
+    if (!cfg_is_set(&cfg_schema_device, d, "frame")) {
         diag_error(ctx->diag, d->pos, "'framing: frame' needs a 'frame' block with 'header'");
         return;
     }

@@ -2,6 +2,7 @@
  * NMEA sentence, binary frame) needs or must not have, types against register
  * kinds, scaling and command settings, and overlapping registers. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,9 +142,18 @@ static void check_nmea_point(struct load_ctx *ctx, const struct cfg_point *pt)
             continue;
         char word[40];
         snprintf(word, sizeof(word), " %.36s ", pt->field);
-        if (!strstr(nmea_sentences[i].fields, word))
-            diag_error(ctx->diag, key_pos(ctx, pt, "field"), "%s sentences have no field '%s' "
-                       "(they have:%s)", pt->sentence, pt->field, nmea_sentences[i].fields);
+        if (!strstr(nmea_sentences[i].fields, word)) {
+            char names[128], list[160] = "";
+            snprintf(names, sizeof(names), "%s", nmea_sentences[i].fields);
+            char *save = NULL;
+            for (char *w = strtok_r(names, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", w);
+            }
+            diag_error(ctx->diag, key_pos(ctx, pt, "field"),
+                       "%s sentences have no field '%s' (they have: %s)", pt->sentence, pt->field,
+                       list);
+        }
         return;
     }
     diag_error(ctx->diag, key_pos(ctx, pt, "field"),
