@@ -69,10 +69,14 @@ int config_load_string(const char *name, const char *text, size_t len, struct co
         yaml_document_delete(&doc);
         /* The later passes run even after parse errors, so one run shows every
          * problem; they treat fields that failed to parse as absent. */
+        bool was = diag->one_per_position;
+        diag->one_per_position = true;
         run_passes(&ctx, cfg);
+        diag->one_per_position = was;
     }
     yaml_parser_delete(&parser);
     free(ctx.fields);
+    free(ctx.poisoned);
 
     if (diag->errors != errors_before) {
         config_free(cfg);

@@ -22,7 +22,7 @@ void diag_free(struct diag *d)
     memset(d, 0, sizeof(*d));
 }
 
-static bool position_has_error(const struct diag *d, struct cfg_pos pos)
+bool diag_has_error_at(const struct diag *d, struct cfg_pos pos)
 {
     if (pos.line == 0)
         return false;
@@ -38,7 +38,7 @@ static bool position_has_error(const struct diag *d, struct cfg_pos pos)
 static void diag_add(struct diag *d, enum diag_severity sev, struct cfg_pos pos,
                      const char *fmt, va_list ap)
 {
-    if (position_has_error(d, pos))
+    if (d->one_per_position && diag_has_error_at(d, pos))
         return;
     if (sev == DIAG_ERROR)
         d->errors++;

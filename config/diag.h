@@ -4,6 +4,7 @@
 #ifndef MQGATE_CONFIG_DIAG_H
 #define MQGATE_CONFIG_DIAG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -32,6 +33,10 @@ struct diag {
     size_t errors;
     size_t warnings;
     int oom;            /* an entry could not be recorded: out of memory */
+    /* While set, a diagnostic at a line:col that already has an error is
+     * dropped: the loader sets it for the passes after parsing, whose checks
+     * may trip over a token the parser already reported. */
+    bool one_per_position;
 };
 
 void diag_init(struct diag *d);
@@ -39,12 +44,14 @@ void diag_free(struct diag *d);
 
 /* Record a diagnostic at `pos`. Never fails from the caller's view: when memory
  * runs out, `oom` is set and the count still goes up, so errors are never lost
- * silently. One token gets one message: a diagnostic at a line:col that
- * already has an error is dropped (it would only be a consequence of it). */
+ * silently. See `one_per_position`. */
 void diag_error(struct diag *d, struct cfg_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void diag_warning(struct diag *d, struct cfg_pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Whether an error was recorded at exactly `pos`. */
+bool diag_has_error_at(const struct diag *d, struct cfg_pos pos);
 
 /* Sort by file, line and column (stable), then print each entry as
  * "FILE:LINE:COL: error: MESSAGE". */

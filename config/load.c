@@ -43,14 +43,43 @@ static void field_record(struct load_ctx *ctx, const void *addr, struct cfg_pos 
 
 struct cfg_pos load_pos_of(const struct load_ctx *ctx, const void *addr, struct cfg_pos fallback)
 {
-    for (size_t i = ctx->n_fields; i-- > 0;)
+    for (size_t i = ctx->n_fields; addr && i-- > 0;)
         if (ctx->fields[i].addr == addr)
             return ctx->fields[i].pos;
+    if (!fallback.file)
+        fallback = (struct cfg_pos){ ctx->file, 0, 0 };
     return fallback;
 }
 
+void load_poison(struct load_ctx *ctx, const void *obj)
+{
+    if (load_is_poisoned(ctx, obj))
+        return;
+    if (ctx->n_poisoned == ctx->cap_poisoned) {
+        size_t cap = ctx->cap_poisoned ? ctx->cap_poisoned * 2 : 16;
+        const void **p = realloc(ctx->poisoned, cap * sizeof(*p));
+        if (!p)
+            return; /* worst case: a consequential error is reported too */
+        ctx->poisoned = p;
+        ctx->cap_poisoned = cap;
+    }
+    ctx->poisoned[ctx->n_poisoned++] = obj;
+}
+
+bool load_is_poisoned(const struct load_ctx *ctx, const void *obj)
+{
+    for (size_t i = 0; i < ctx->n_poisoned; i++)
+        if (ctx->poisoned[i] == obj)
+            return true;
+    return false;
+}
+
+static bool scalar_is_null(const yaml_node_t *n);
+
 static const char *node_kind(const yaml_node_t *n)
 {
+    if (scalar_is_null(n))
+        return "nothing";
     switch (n->type) {
     case YAML_MAPPING_NODE: return "a mapping";
     case YAML_SEQUENCE_NODE: return "a list";
@@ -137,8 +166,8 @@ static int parse_scalar(struct load_ctx *ctx, const struct cfg_key *k, yaml_node
     case CFG_STRING:
         if ((k->flags & CFG_NONEMPTY) && !*text) {
             diag_error(ctx->diag, pos, "'%s' must not be empty", k->name);
-            rc = -1;
-            break;
+            free(text);
+            return -1;
         }
         *(char **)field = text;
         text = NULL;
@@ -180,7 +209,10 @@ static int parse_scalar(struct load_ctx *ctx, const struct cfg_key *k, yaml_node
         break;
     }
     if (rc && text) {
-        if (k->type == CFG_DURATION && value_parse_int(text, &(int64_t){ 0 }) == 0)
+        if (k->type == CFG_INT && text[strspn(text, "+-0123456789")] == '\0' && k->min && k->max)
+            diag_error(ctx->diag, pos, "'%s' must be between %s and %s, got %s", k->name, k->min,
+                       k->max, text);
+        else if (k->type == CFG_DURATION && value_parse_int(text, &(int64_t){ 0 }) == 0)
             diag_error(ctx->diag, pos, "'%s' expects a duration, got '%s' (add a unit: %sms or %ss)",
                        k->name, text, text, text);
         else
@@ -217,11 +249,13 @@ static int parse_strings(struct load_ctx *ctx, const struct cfg_key *k, yaml_nod
     }
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
-        char *text = scalar_text(ctx, k, doc_node(ctx, n->data.sequence.items.start[i]));
+        yaml_node_t *item = doc_node(ctx, n->data.sequence.items.start[i]);
+        char *text = scalar_text(ctx, k, item);
         if (!text) {
             rc = -1;
             continue;
         }
+        field_record(ctx, &out->items[out->count], node_pos(ctx, item));
         out->items[out->count++] = text;
     }
     return rc;
@@ -311,6 +345,7 @@ static void parse_list(struct load_ctx *ctx, const struct cfg_key *k, yaml_node_
     if (n->type != YAML_SEQUENCE_NODE) {
         diag_error(ctx->diag, node_pos(ctx, n), "'%s' expects a list, got %s", k->name,
                    node_kind(n));
+        load_poison(ctx, obj);
         return;
     }
     size_t count = seq_count(n);
@@ -351,14 +386,14 @@ static void report_out_of_range(struct load_ctx *ctx, const struct cfg_key *k, y
 }
 
 /* Parse one key's value. The key counts as given and its position is kept
- * even when the value is bad: the error is reported already, and later
- * checks on the same token are dropped by diag instead of adding a
- * misleading "missing key" elsewhere. */
+ * even when the value is bad, so no "missing key" follows the real error;
+ * the struct is poisoned so the validate passes do not misread it. */
 static void parse_key(struct load_ctx *ctx, const struct cfg_section *sec, int i, yaml_node_t *vn,
                       void *obj, int depth)
 {
     const struct cfg_key *k = &sec->keys[i];
     void *field = (char *)obj + k->offset;
+    int rc = 0;
     switch (k->type) {
     case CFG_SECTION:
         parse_section_node(ctx, k->section, vn, field, depth + 1);
@@ -367,38 +402,58 @@ static void parse_key(struct load_ctx *ctx, const struct cfg_section *sec, int i
         parse_list(ctx, k, vn, obj, depth);
         break;
     case CFG_STRINGS:
-        parse_strings(ctx, k, vn, field);
+        rc = parse_strings(ctx, k, vn, field);
         break;
     case CFG_ENUM_MAP:
-        parse_enum_map(ctx, k, vn, field);
+        rc = parse_enum_map(ctx, k, vn, field);
         break;
     case CFG_BYTES:
         if (vn->type == YAML_SEQUENCE_NODE) {
-            parse_bytes_list(ctx, k, vn, field);
+            rc = parse_bytes_list(ctx, k, vn, field);
             break;
         }
         /* fall through */
     default:
-        if (parse_scalar(ctx, k, vn, field) == 0 && key_check_range(k, obj))
+        rc = parse_scalar(ctx, k, vn, field);
+        if (rc == 0 && key_check_range(k, obj)) {
             report_out_of_range(ctx, k, vn, obj);
+            rc = -1;
+        }
         break;
+    }
+    /* Poison the value itself and the struct holding it: checks about one
+     * value ask about the value, checks that combine keys about the struct. */
+    if (rc) {
+        load_poison(ctx, obj);
+        load_poison(ctx, field);
     }
     set_bit(sec, obj, i);
     field_record(ctx, field, node_pos(ctx, vn));
 }
 
+/* A key merged in by `<<` is reported at the `<<`: in the anchored mapping it
+ * may be perfectly valid, and the mistake is merging it here. */
 static void report_unknown_key(struct load_ctx *ctx, const struct cfg_section *sec,
-                               yaml_node_t *kn, const char *name)
+                               yaml_node_t *kn, yaml_node_t *merge_key, const char *name)
 {
     struct suggest s;
     suggest_init(&s, name);
     for (const struct cfg_key *k = sec->keys; k->name; k++)
         suggest_offer(&s, k->name);
+    char from[64] = "";
+    struct cfg_pos at = node_pos(ctx, kn);
+    /* An anchored mapping of the same kind reported its own unknown key. */
+    if (merge_key && diag_has_error_at(ctx->diag, at))
+        return;
+    if (merge_key) {
+        snprintf(from, sizeof(from), " (merged from %u:%u)", at.line, at.col);
+        at = node_pos(ctx, merge_key);
+    }
     if (suggest_result(&s))
-        diag_error(ctx->diag, node_pos(ctx, kn), "unknown key '%s' in %s; did you mean '%s'?",
-                   name, sec->name, suggest_result(&s));
+        diag_error(ctx->diag, at, "unknown key '%s' in %s%s; did you mean '%s'?", name, sec->name,
+                   from, suggest_result(&s));
     else
-        diag_error(ctx->diag, node_pos(ctx, kn), "unknown key '%s' in %s", name, sec->name);
+        diag_error(ctx->diag, at, "unknown key '%s' in %s%s", name, sec->name, from);
 }
 
 /* Walk the pairs of one mapping. Explicit keys first; keys brought in by YAML
@@ -408,8 +463,10 @@ struct walk {
     yaml_node_t *seen[MAX_KEYS]; /* key node that set key i */
 };
 
+/* `merge_key` is the `<<` that brought this mapping in, NULL for the mapping's
+ * own keys. */
 static void walk_pairs(struct load_ctx *ctx, const struct cfg_section *sec, yaml_node_t *n,
-                       void *obj, int depth, struct walk *w, bool merged)
+                       void *obj, int depth, struct walk *w, yaml_node_t *merge_key)
 {
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = doc_node(ctx, p->key), *vn = doc_node(ctx, p->value);
@@ -425,11 +482,11 @@ static void walk_pairs(struct load_ctx *ctx, const struct cfg_section *sec, yaml
             continue; /* merges are walked after the explicit keys */
         int i = cfg_key_index(sec, name);
         if (i < 0) {
-            report_unknown_key(ctx, sec, kn, name);
+            report_unknown_key(ctx, sec, kn, merge_key, name);
             continue;
         }
         if (w->seen[i]) {
-            if (!merged) {
+            if (!merge_key) {
                 struct cfg_pos first = node_pos(ctx, w->seen[i]);
                 diag_error(ctx->diag, node_pos(ctx, kn),
                            "duplicate key '%s' (first given at %u:%u)", name, first.line, first.col);
@@ -442,7 +499,7 @@ static void walk_pairs(struct load_ctx *ctx, const struct cfg_section *sec, yaml
 }
 
 static void walk_merges(struct load_ctx *ctx, const struct cfg_section *sec, yaml_node_t *n,
-                        void *obj, int depth, struct walk *w)
+                        void *obj, int depth, struct walk *w, yaml_node_t *outer_merge_key)
 {
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = doc_node(ctx, p->key), *vn = doc_node(ctx, p->value);
@@ -468,8 +525,9 @@ static void walk_merges(struct load_ctx *ctx, const struct cfg_section *sec, yam
                            "'<<' merges mappings only, got %s", node_kind(sources[s]));
                 continue;
             }
-            walk_pairs(ctx, sec, sources[s], obj, depth, w, true);
-            walk_merges(ctx, sec, sources[s], obj, depth + 1, w);
+            yaml_node_t *merge_key = outer_merge_key ? outer_merge_key : kn;
+            walk_pairs(ctx, sec, sources[s], obj, depth, w, merge_key);
+            walk_merges(ctx, sec, sources[s], obj, depth + 1, w, merge_key);
         }
     }
 }
@@ -477,19 +535,34 @@ static void walk_merges(struct load_ctx *ctx, const struct cfg_section *sec, yam
 static void check_required(struct load_ctx *ctx, const struct cfg_section *sec, yaml_node_t *n,
                            void *obj, const struct walk *w)
 {
-    int name_key = cfg_key_index(sec, "name");
-    const char *name = name_key >= 0 && w->seen[name_key] ?
-                       *(char **)((char *)obj + sec->keys[name_key].offset) : NULL;
+    char missing[256] = "";
+    size_t count = 0;
     for (int i = 0; sec->keys[i].name; i++) {
         if (!(sec->keys[i].flags & CFG_REQUIRED) || w->seen[i])
             continue;
-        if (name)
-            diag_error(ctx->diag, node_pos(ctx, n), "missing required key '%s' in %s '%s'",
-                       sec->keys[i].name, sec->name, name);
-        else
-            diag_error(ctx->diag, node_pos(ctx, n), "missing required key '%s' in %s",
-                       sec->keys[i].name, sec->name);
+        count++;
+        /* "'a'", "'a' and 'b'", "'a', 'b' and 'c'" */
+        bool last = true;
+        for (int j = i + 1; sec->keys[j].name; j++)
+            if ((sec->keys[j].flags & CFG_REQUIRED) && !w->seen[j])
+                last = false;
+        size_t used = strlen(missing);
+        snprintf(missing + used, sizeof(missing) - used, "%s'%s'",
+                 count == 1 ? "" : last ? " and " : ", ", sec->keys[i].name);
     }
+    if (count == 0)
+        return;
+    load_poison(ctx, obj);
+    int name_key = cfg_key_index(sec, "name");
+    const char *name = name_key >= 0 && w->seen[name_key] ?
+                       *(char **)((char *)obj + sec->keys[name_key].offset) : NULL;
+    const char *keys = count == 1 ? "key" : "keys";
+    if (name)
+        diag_error(ctx->diag, node_pos(ctx, n), "missing required %s %s in %s '%s'", keys, missing,
+                   sec->name, name);
+    else
+        diag_error(ctx->diag, node_pos(ctx, n), "missing required %s %s in %s", keys, missing,
+                   sec->name);
 }
 
 static void parse_section_node(struct load_ctx *ctx, const struct cfg_section *sec,
@@ -503,13 +576,14 @@ static void parse_section_node(struct load_ctx *ctx, const struct cfg_section *s
     }
     if (n->type != YAML_MAPPING_NODE) {
         diag_error(ctx->diag, *pos, "%s expects a mapping of keys, got %s", sec->name,
-                   scalar_is_null(n) ? "nothing" : node_kind(n));
+                   node_kind(n));
+        load_poison(ctx, obj);
         return;
     }
     struct walk w;
     memset(&w, 0, sizeof(w));
-    walk_pairs(ctx, sec, n, obj, depth, &w, false);
-    walk_merges(ctx, sec, n, obj, depth, &w);
+    walk_pairs(ctx, sec, n, obj, depth, &w, NULL);
+    walk_merges(ctx, sec, n, obj, depth, &w, NULL);
     if (ctx->nodes_visited > MAX_NODES) {
         if (ctx->nodes_visited != SIZE_MAX)
             diag_error(ctx->diag, *pos, "configuration too large (more than %d nodes, "

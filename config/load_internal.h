@@ -20,12 +20,26 @@ struct load_ctx {
     struct field_pos *fields;    /* where each parsed value was written */
     size_t n_fields, cap_fields;
     size_t nodes_visited;        /* bounds work on alias-heavy input */
+    const void **poisoned;       /* structs holding a value that failed to parse */
+    size_t n_poisoned, cap_poisoned;
 };
 
 /* Where the value stored at `addr` came from, or `fallback` when it was not
  * in the file (a default). */
 struct yaml_document_s;
 struct cfg_pos load_pos_of(const struct load_ctx *ctx, const void *addr, struct cfg_pos fallback);
+/* (A fallback without a file, from a section absent from the file, becomes
+ * the file itself, so a message always names the file.)
+ *
+ * A struct (bus, device, point, listener, …) is poisoned when one of its own
+ * values failed to parse or a required key is missing. That error is
+ * reported already; the validate passes skip a poisoned struct's own checks,
+ * which would otherwise misread the missing value and report errors that
+ * are only its consequences. */
+void load_poison(struct load_ctx *ctx, const void *obj);
+/* `obj` may be a struct or the address of one of its fields: a value that
+ * failed to parse poisons both. */
+bool load_is_poisoned(const struct load_ctx *ctx, const void *obj);
 
 /* Parse (the tree walk in load.c). */
 void load_parse_root(struct load_ctx *ctx, struct yaml_document_s *doc, struct config *cfg);

@@ -6,8 +6,11 @@
 #include "config/load_internal.h"
 #include "config/template.h"
 
-/* Position of the value at `field`, else of the enclosing mapping `owner_pos`. */
+/* Position of the value at `field`, else of the enclosing mapping `owner_pos`,
+ * else (a section absent from the file) the file itself. */
 #define POS_OF(ctx, field, owner_pos) load_pos_of((ctx), (field), (owner_pos))
+/* `pos`, or the file itself when `pos` belongs to a section absent from it. */
+#define POS_IN_FILE(ctx, pos) load_pos_of((ctx), NULL, (pos))
 
 /* Check a template where it was written; reports "'<key>': <problem>" at the
  * template's position. Templates that came from a default (pos.line 0) are

@@ -13,17 +13,6 @@
 
 enum url_scheme { URL_BAD, URL_MQTT, URL_MQTTS };
 
-/* Sections absent from the file have no position: report at the file. */
-static struct cfg_pos with_file(const struct load_ctx *ctx, struct cfg_pos pos)
-{
-    return pos.file ? pos : (struct cfg_pos){ ctx->file, 0, 0 };
-}
-
-static struct cfg_pos at(const struct load_ctx *ctx, const void *field, struct cfg_pos owner)
-{
-    return with_file(ctx, POS_OF(ctx, field, owner));
-}
-
 static const struct cfg_section *bridge_subsection(const char *key)
 {
     return cfg_schema_bridge.keys[cfg_key_index(&cfg_schema_bridge, key)].section;
@@ -149,7 +138,7 @@ static enum url_scheme check_url(struct load_ctx *ctx, const struct cfg_bridge *
     const char *url = b->url;
     if (!url)
         return URL_BAD;
-    struct cfg_pos pos = at(ctx, &b->url, b->pos);
+    struct cfg_pos pos = POS_OF(ctx, &b->url, b->pos);
     if (strchr(url, '@')) {
         /* Not echoed: what precedes the '@' is most likely a password. */
         diag_error(ctx->diag, pos, "'url' must not contain a user name or password; use "
@@ -175,17 +164,17 @@ static void check_tls(struct load_ctx *ctx, const struct cfg_bridge *b, enum url
 {
     const struct cfg_bridge_tls *t = &b->tls;
     if (scheme == URL_MQTT && cfg_is_set(&cfg_schema_bridge, b, "tls"))
-        diag_error(ctx->diag, at(ctx, &b->tls, t->pos), "'tls' needs an mqtts:// url");
+        diag_error(ctx->diag, POS_OF(ctx, &b->tls, t->pos), "'tls' needs an mqtts:// url");
     if (t->cert_file && !t->key_file)
-        diag_error(ctx->diag, at(ctx, &t->cert_file, t->pos), "'cert_file' needs 'key_file'");
+        diag_error(ctx->diag, POS_OF(ctx, &t->cert_file, t->pos), "'cert_file' needs 'key_file'");
     if (t->key_file && !t->cert_file)
-        diag_error(ctx->diag, at(ctx, &t->key_file, t->pos), "'key_file' needs 'cert_file'");
+        diag_error(ctx->diag, POS_OF(ctx, &t->key_file, t->pos), "'key_file' needs 'cert_file'");
 }
 
 static void check_credentials(struct load_ctx *ctx, const struct cfg_bridge *b)
 {
     if (b->password && !b->username)
-        diag_error(ctx->diag, at(ctx, &b->password, b->pos), "'password' needs 'username'");
+        diag_error(ctx->diag, POS_OF(ctx, &b->password, b->pos), "'password' needs 'username'");
 }
 
 /* Reported at the one the file sets: raising reconnect_min past the default
@@ -198,17 +187,17 @@ static void check_reconnect(struct load_ctx *ctx, const struct cfg_bridge *b)
                     !cfg_is_set(&cfg_schema_bridge, b, "reconnect_min");
     const void *field = max_only ? (const void *)&b->reconnect_max
                                  : (const void *)&b->reconnect_min;
-    diag_error(ctx->diag, at(ctx, field, b->pos), "'reconnect_min' is longer than 'reconnect_max'");
+    diag_error(ctx->diag, POS_OF(ctx, field, b->pos), "'reconnect_min' is longer than 'reconnect_max'");
 }
 
 static void check_client_id(struct load_ctx *ctx, const struct cfg_bridge *b)
 {
     const struct cfg_template *t = &b->client_id;
     if (t->text && !*t->text)
-        diag_error(ctx->diag, at(ctx, t, b->pos), "'client_id' must not be empty");
+        diag_error(ctx->diag, POS_OF(ctx, t, b->pos), "'client_id' must not be empty");
     else
         validate_template(ctx, t, "client_id", TEMPLATE_TEXT, TVARS_CLIENT_ID,
-                          with_file(ctx, b->pos));
+                          POS_IN_FILE(ctx, b->pos));
 }
 
 /* ---- rules ---------------------------------------------------------------- */
@@ -244,7 +233,7 @@ static bool check_rule_filter(struct load_ctx *ctx, const struct cfg_topic_rule 
         return false;
     const char *problem = validate_topic_filter(r->filter);
     if (problem)
-        diag_error(ctx->diag, at(ctx, &r->filter, r->pos), "'filter': %s, got '%s'", problem,
+        diag_error(ctx->diag, POS_OF(ctx, &r->filter, r->pos), "'filter': %s, got '%s'", problem,
                    r->filter);
     return problem == NULL;
 }
@@ -255,7 +244,7 @@ static void check_rule_topic(struct load_ctx *ctx, const struct cfg_topic_rule *
         return;
     /* Both errors sit at `topic`, where only the first is kept: the choice
      * between topic and prefixes comes before the template's spelling. */
-    struct cfg_pos pos = at(ctx, &r->topic, r->pos);
+    struct cfg_pos pos = POS_OF(ctx, &r->topic, r->pos);
     const char *with = r->strip_prefix && r->add_prefix ? "'strip_prefix' and 'add_prefix'" :
                        r->strip_prefix ? "'strip_prefix'" : r->add_prefix ? "'add_prefix'" : NULL;
     if (with)
@@ -267,10 +256,10 @@ static void check_rule_prefixes(struct load_ctx *ctx, const struct cfg_topic_rul
                                 bool filter_ok)
 {
     if (r->add_prefix && strpbrk(r->add_prefix, "+#"))
-        diag_error(ctx->diag, at(ctx, &r->add_prefix, r->pos),
+        diag_error(ctx->diag, POS_OF(ctx, &r->add_prefix, r->pos),
                    "'add_prefix' must not contain wildcards ('+', '#'), got '%s'", r->add_prefix);
     if (r->strip_prefix && filter_ok && !filter_allows_prefix(r->filter, r->strip_prefix))
-        diag_warning(ctx->diag, at(ctx, &r->strip_prefix, r->pos),
+        diag_warning(ctx->diag, POS_OF(ctx, &r->strip_prefix, r->pos),
                      "'strip_prefix' '%s' is never stripped: no topic matching '%s' starts "
                      "with it", r->strip_prefix, r->filter);
 }
@@ -286,7 +275,7 @@ static void check_forward_rule(struct load_ctx *ctx, const struct cfg_topic_rule
 {
     check_rule(ctx, r);
     if (cfg_is_set(bridge_subsection("forward"), r, "spool") && !r->spool && r->qos >= 1)
-        diag_error(ctx->diag, at(ctx, &r->spool, r->pos), "'spool: false' needs 'qos: 0': "
+        diag_error(ctx->diag, POS_OF(ctx, &r->spool, r->pos), "'spool: false' needs 'qos: 0': "
                    "QoS 1 and 2 messages are always spooled");
 }
 
@@ -333,7 +322,7 @@ static void check_receive_allow(struct load_ctx *ctx, const struct cfg_bridge *b
 {
     if (!cfg_is_set(&cfg_schema_bridge, b, "receive_allow"))
         return;
-    struct cfg_pos pos = at(ctx, &b->receive_allow, b->pos);
+    struct cfg_pos pos = POS_OF(ctx, &b->receive_allow, b->pos);
     char problems[768] = "";
     for (size_t i = 0; i < b->receive_allow.count; i++) {
         const char *entry = b->receive_allow.items[i];
@@ -366,7 +355,7 @@ static void check_spool(struct load_ctx *ctx, const struct cfg_bridge *b)
     char max[32], segment[32];
     value_format_size(s->max_size, max, sizeof(max));
     value_format_size(s->segment_size, segment, sizeof(segment));
-    diag_error(ctx->diag, at(ctx, field, s->pos.line ? s->pos : b->pos),
+    diag_error(ctx->diag, POS_OF(ctx, field, s->pos.line ? s->pos : b->pos),
                "'max_size' (%s) is less than twice 'segment_size' (%s): the spool needs room for "
                "at least two segments", max, segment);
 }
@@ -376,17 +365,24 @@ void validate_bridge(struct load_ctx *ctx, struct config *cfg)
     const struct cfg_bridge *b = &cfg->bridge;
     if (!cfg_is_set(&cfg_schema_root, cfg, "bridge"))
         return;
-    check_tls(ctx, b, check_url(ctx, b));
-    check_credentials(ctx, b);
-    check_reconnect(ctx, b);
-    check_client_id(ctx, b);
+    /* Checks that combine several keys of one block run only when every key
+     * of that block parsed (see load_poison). */
+    if (!load_is_poisoned(ctx, b) && !load_is_poisoned(ctx, &b->tls)) {
+        check_tls(ctx, b, check_url(ctx, b));
+        check_credentials(ctx, b);
+        check_reconnect(ctx, b);
+        check_client_id(ctx, b);
+        check_receive_allow(ctx, b, cfg->gateway.name ? cfg->gateway.name : "mqgate");
+    }
     for (size_t i = 0; i < b->n_forward; i++)
-        check_forward_rule(ctx, &b->forward[i]);
+        if (!load_is_poisoned(ctx, &b->forward[i]))
+            check_forward_rule(ctx, &b->forward[i]);
     for (size_t i = 0; i < b->n_receive; i++)
-        check_rule(ctx, &b->receive[i]);
-    check_receive_allow(ctx, b, cfg->gateway.name ? cfg->gateway.name : "mqgate");
-    check_spool(ctx, b);
+        if (!load_is_poisoned(ctx, &b->receive[i]))
+            check_rule(ctx, &b->receive[i]);
+    if (!load_is_poisoned(ctx, &b->spool))
+        check_spool(ctx, b);
     if (b->enabled && b->n_forward == 0 && b->n_receive == 0)
-        diag_warning(ctx->diag, with_file(ctx, b->pos),
+        diag_warning(ctx->diag, POS_IN_FILE(ctx, b->pos),
                      "the bridge forwards nothing: it has no 'forward' and no 'receive' rules");
 }

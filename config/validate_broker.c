@@ -64,17 +64,6 @@ static const char *listener_name(const struct cfg_listener *l, char *buf, size_t
     return buf;
 }
 
-/* Sections absent from the file have no position: report at the file. */
-static struct cfg_pos with_file(const struct load_ctx *ctx, struct cfg_pos pos)
-{
-    return pos.file ? pos : (struct cfg_pos){ ctx->file, 0, 0 };
-}
-
-static struct cfg_pos at(const struct load_ctx *ctx, const void *field, struct cfg_pos owner)
-{
-    return with_file(ctx, POS_OF(ctx, field, owner));
-}
-
 static const struct cfg_section *listener_section(void)
 {
     return cfg_schema_broker.keys[cfg_key_index(&cfg_schema_broker, "listeners")].section;
@@ -84,7 +73,7 @@ static void check_bind(struct load_ctx *ctx, const struct cfg_listener *l)
 {
     struct bind_addr a;
     if (l->bind && !bind_parse(l->bind, &a))
-        diag_error(ctx->diag, at(ctx, &l->bind, l->pos),
+        diag_error(ctx->diag, POS_OF(ctx, &l->bind, l->pos),
                    "'bind' must be an IPv4 or IPv6 address or 'localhost' (host names are not "
                    "resolved), got '%s'", l->bind);
 }
@@ -102,7 +91,7 @@ static void check_unique(struct load_ctx *ctx, const struct cfg_broker *b, size_
         const struct cfg_listener *first = &b->listeners[j];
         if (first->port == l->port && bind_equal(first->bind, l->bind)) {
             char name[80];
-            diag_error(ctx->diag, at(ctx, &l->port, at(ctx, &l->bind, l->pos)),
+            diag_error(ctx->diag, POS_OF(ctx, &l->port, POS_OF(ctx, &l->bind, l->pos)),
                        "listener %s is defined twice (first at %u:%u)",
                        listener_name(l, name, sizeof(name)), first->pos.line, first->pos.col);
             return;
@@ -116,7 +105,7 @@ static void check_protocol(struct load_ctx *ctx, const struct cfg_listener *l)
     const struct cfg_listener_tls *t = &l->tls;
     if (l->protocol != CFG_LISTENER_MQTTS) {
         if (cfg_is_set(listener_section(), l, "tls"))
-            diag_error(ctx->diag, at(ctx, t, t->pos), "'tls' needs 'protocol: mqtts'");
+            diag_error(ctx->diag, POS_OF(ctx, t, t->pos), "'tls' needs 'protocol: mqtts'");
         return;
     }
     if (t->cert_file && t->key_file)
@@ -124,7 +113,7 @@ static void check_protocol(struct load_ctx *ctx, const struct cfg_listener *l)
     const char *missing = t->cert_file ? "'tls.key_file'" :
                           t->key_file ? "'tls.cert_file'" :
                           "'tls.cert_file' and 'tls.key_file'";
-    diag_error(ctx->diag, with_file(ctx, l->pos), "'protocol: mqtts' needs %s", missing);
+    diag_error(ctx->diag, POS_IN_FILE(ctx, l->pos), "'protocol: mqtts' needs %s", missing);
 }
 
 /* Client certificates are checked against ca_file; without one, nothing
@@ -132,7 +121,7 @@ static void check_protocol(struct load_ctx *ctx, const struct cfg_listener *l)
 static void check_client_certs(struct load_ctx *ctx, const struct cfg_listener_tls *t)
 {
     if (t->require_certificate && !t->ca_file)
-        diag_error(ctx->diag, at(ctx, &t->require_certificate, t->pos),
+        diag_error(ctx->diag, POS_OF(ctx, &t->require_certificate, t->pos),
                    "'require_certificate' needs 'ca_file' (the CA client certificates must "
                    "chain to)");
     if (!t->use_identity_as_username || (t->ca_file && t->require_certificate))
@@ -140,7 +129,7 @@ static void check_client_certs(struct load_ctx *ctx, const struct cfg_listener_t
     const char *missing = t->ca_file ? "'require_certificate: true'" :
                           t->require_certificate ? "'ca_file'" :
                           "'require_certificate: true' and 'ca_file'";
-    diag_error(ctx->diag, at(ctx, &t->use_identity_as_username, t->pos),
+    diag_error(ctx->diag, POS_OF(ctx, &t->use_identity_as_username, t->pos),
                "'use_identity_as_username' needs %s", missing);
 }
 
@@ -155,11 +144,11 @@ static void check_exposure(struct load_ctx *ctx, const struct cfg_broker *b,
     bool passwords = b->auth.password_file != NULL;
     bool client_certs = l->protocol == CFG_LISTENER_MQTTS && l->tls.require_certificate;
     if (l->allow_anonymous && !passwords && !client_certs)
-        diag_warning(ctx->diag, at(ctx, &l->allow_anonymous, l->pos),
+        diag_warning(ctx->diag, POS_OF(ctx, &l->allow_anonymous, l->pos),
                      "listener %s allows anonymous clients and there is no 'auth.password_file': "
                      "anyone on the network can connect", listener_name(l, name, sizeof(name)));
     if (l->protocol == CFG_LISTENER_MQTT && passwords)
-        diag_warning(ctx->diag, at(ctx, &l->protocol, l->pos),
+        diag_warning(ctx->diag, POS_OF(ctx, &l->protocol, l->pos),
                      "listener %s is plain mqtt on a non-loopback address: passwords cross the "
                      "network in clear text (use 'protocol: mqtts')",
                      listener_name(l, name, sizeof(name)));
@@ -168,8 +157,12 @@ static void check_exposure(struct load_ctx *ctx, const struct cfg_broker *b,
 static void check_listener(struct load_ctx *ctx, const struct cfg_broker *b, size_t i)
 {
     const struct cfg_listener *l = &b->listeners[i];
+    if (load_is_poisoned(ctx, l))
+        return;
     check_bind(ctx, l);
     check_unique(ctx, b, i);
+    if (load_is_poisoned(ctx, &l->tls))
+        return;
     check_protocol(ctx, l);
     check_client_certs(ctx, &l->tls);
     check_exposure(ctx, b, l);
@@ -187,7 +180,7 @@ static void check_queue_limits(struct load_ctx *ctx, const struct cfg_broker *b)
     char queued[32], packet[32];
     value_format_size(b->max_queued_bytes, queued, sizeof(queued));
     value_format_size(b->max_packet_size, packet, sizeof(packet));
-    diag_warning(ctx->diag, at(ctx, culprit, b->pos),
+    diag_warning(ctx->diag, POS_OF(ctx, culprit, b->pos),
                  "'max_queued_bytes' (%s) is smaller than 'max_packet_size' (%s): a message of "
                  "the largest size could never be queued", queued, packet);
 }
@@ -199,6 +192,6 @@ void validate_broker(struct load_ctx *ctx, struct config *cfg)
         check_listener(ctx, b, i);
     check_queue_limits(ctx, b);
     if (!b->enabled && cfg_is_set(&cfg_schema_broker, b, "listeners"))
-        diag_warning(ctx->diag, at(ctx, &b->listeners, b->pos),
+        diag_warning(ctx->diag, POS_OF(ctx, &b->listeners, b->pos),
                      "'listeners' are ignored: the broker is disabled ('enabled: false')");
 }

@@ -46,16 +46,19 @@ static void check_key_applies(struct load_ctx *ctx, const struct cfg_bus *b, con
 static void check_serial(struct load_ctx *ctx, const struct cfg_bus *b)
 {
     const char *name = b->name ? b->name : "?";
-    if (!b->device)
-        diag_error(ctx->diag, b->pos, "bus '%s' needs 'device' (the serial port)", name);
-    else if (b->device[0] != '/')
+    if (!b->device) {
+        if (!load_is_poisoned(ctx, &b->device))
+            diag_error(ctx->diag, b->pos, "bus '%s' needs 'device' (the serial port)", name);
+    } else if (b->device[0] != '/') {
         diag_error(ctx->diag, POS_OF(ctx, &b->device, b->pos),
                    "'device' must be an absolute path such as /dev/ttyUSB0, got '%s'", b->device);
+    }
     if (b->type == CFG_BUS_MODBUS_RTU && b->data_bits != 8)
         diag_warning(ctx->diag, POS_OF(ctx, &b->data_bits, b->pos),
                      "Modbus RTU uses 8 data bits; %" PRId64 " will not work with standard devices",
                      b->data_bits);
-    if (!baud_is_standard(b->baud))
+    bool baud_ok = !load_is_poisoned(ctx, &b->baud);
+    if (baud_ok && !baud_is_standard(b->baud))
         diag_warning(ctx->diag, POS_OF(ctx, &b->baud, b->pos),
                      "%" PRId64 " is not a standard baud rate; check that the adapter supports it",
                      b->baud);
@@ -64,7 +67,8 @@ static void check_serial(struct load_ctx *ctx, const struct cfg_bus *b)
                    "'flow_control' must be none on an RS-485 bus");
     /* A full 256-byte RTU frame at 11 bits per character must fit in the timeout. */
     int64_t frame_us = 256 * 11 * INT64_C(1000000) / (b->baud > 0 ? b->baud : 1);
-    if (b->type == CFG_BUS_MODBUS_RTU && b->baud >= 50 && b->response_timeout < frame_us)
+    if (b->type == CFG_BUS_MODBUS_RTU && baud_ok && !load_is_poisoned(ctx, &b->response_timeout) &&
+        b->response_timeout < frame_us)
         diag_warning(ctx->diag, POS_OF(ctx, &b->response_timeout, b->pos),
                      "'response_timeout' is shorter than the %" PRId64 " ms a full frame takes at "
                      "%" PRId64 " baud", (frame_us + 999) / 1000, b->baud);
@@ -87,7 +91,7 @@ static void check_bus(struct load_ctx *ctx, const struct cfg_bus *b)
     check_key_applies(ctx, b, "retries", &b->retries, b->type != CFG_BUS_UART, "Modbus");
     if (serial)
         check_serial(ctx, b);
-    else if (!b->host)
+    else if (!b->host && !load_is_poisoned(ctx, &b->host))
         diag_error(ctx->diag, b->pos, "bus '%s' needs 'host' (type modbus_tcp)",
                    b->name ? b->name : "?");
     if (b->reconnect_min > b->reconnect_max)
@@ -104,5 +108,6 @@ void validate_buses(struct load_ctx *ctx, struct config *cfg)
 {
     check_unique_names(ctx, cfg);
     for (size_t i = 0; i < cfg->n_buses; i++)
-        check_bus(ctx, &cfg->buses[i]);
+        if (!load_is_poisoned(ctx, &cfg->buses[i].type))
+            check_bus(ctx, &cfg->buses[i]);
 }

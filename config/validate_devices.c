@@ -61,7 +61,8 @@ static void check_modbus_device(struct load_ctx *ctx, const struct cfg_device *d
     const char *name = d->name ? d->name : "?";
     if (!cfg_is_set(&cfg_schema_device, d, "slave"))
         diag_error(ctx->diag, d->pos, "Modbus device '%s' needs 'slave' (its unit id)", name);
-    else if (bus->type == CFG_BUS_MODBUS_RTU && (d->slave < 1 || d->slave > 247))
+    else if (bus->type == CFG_BUS_MODBUS_RTU && !load_is_poisoned(ctx, &d->slave) &&
+             (d->slave < 1 || d->slave > 247))
         diag_error(ctx->diag, POS_OF(ctx, &d->slave, d->pos),
                    "a Modbus RTU slave id is 1..247, got %" PRId64 "%s", d->slave,
                    d->slave == 0 ? " (0 is broadcast)" : "");
@@ -125,6 +126,8 @@ static void check_uart_device(struct load_ctx *ctx, const struct cfg_device *d)
     const char *name = d->name ? d->name : "?";
     check_not_set(ctx, d, "slave", &d->slave, "applies to Modbus devices only");
     check_not_set(ctx, d, "coalesce", &d->coalesce, "applies to Modbus devices only");
+    if (load_is_poisoned(ctx, &d->framing))
+        return;
     if (d->framing == CFG_FRAMING_NONE) {
         diag_error(ctx->diag, d->pos, "UART device '%s' needs 'framing' (line, nmea or frame)", name);
         return;
@@ -133,9 +136,10 @@ static void check_uart_device(struct load_ctx *ctx, const struct cfg_device *d)
         check_not_set(ctx, d, "line", &d->line, "needs 'framing: line'");
     if (d->framing != CFG_FRAMING_FRAME)
         check_not_set(ctx, d, "frame", &d->frame, "needs 'framing: frame'");
-    if (d->framing == CFG_FRAMING_LINE)
+    if (d->framing == CFG_FRAMING_LINE && !load_is_poisoned(ctx, &d->line))
         check_regex(ctx, d);
-    if (d->framing == CFG_FRAMING_FRAME)
+    if (d->framing == CFG_FRAMING_FRAME && !load_is_poisoned(ctx, &d->frame) &&
+        !load_is_poisoned(ctx, &d->frame.length))
         check_frame(ctx, d);
 }
 
@@ -171,7 +175,8 @@ void validate_devices(struct load_ctx *ctx, struct config *cfg)
         if (cfg_is_set(&cfg_schema_device, d, "points") && d->n_points == 0)
             diag_warning(ctx->diag, POS_OF(ctx, &d->points, d->pos),
                          "device '%s' has no points", d->name ? d->name : "?");
-        validate_points(ctx, d, bus);
+        if (!load_is_poisoned(ctx, &d->framing) && !load_is_poisoned(ctx, &d->line))
+            validate_points(ctx, d, bus);
     }
     validate_register_overlaps(ctx, cfg);
 }

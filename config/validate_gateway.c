@@ -5,16 +5,6 @@
 
 #include "config/validate.h"
 
-/* Where to report a value, never without a file: sections absent from the
- * file have no position of their own. */
-static struct cfg_pos value_pos(const struct load_ctx *ctx, const void *field, struct cfg_pos owner)
-{
-    struct cfg_pos pos = POS_OF(ctx, field, owner);
-    if (!pos.file)
-        pos = (struct cfg_pos){ ctx->file, 0, 0 };
-    return pos;
-}
-
 /* ASCII only: isalnum() would follow the locale, and the name must be the
  * same topic level and client id everywhere. */
 static bool name_char_ok(char c)
@@ -29,7 +19,7 @@ static void check_name(struct load_ctx *ctx, const struct cfg_gateway *g)
         return;
     for (const char *p = g->name; *p; p++) {
         if (!name_char_ok(*p)) {
-            diag_error(ctx->diag, value_pos(ctx, &g->name, g->pos),
+            diag_error(ctx->diag, POS_OF(ctx, &g->name, g->pos),
                        "'name' must contain only letters, digits, '-' and '_' (it becomes a "
                        "topic level and a client id), got '%s'", g->name);
             return;
@@ -40,7 +30,7 @@ static void check_name(struct load_ctx *ctx, const struct cfg_gateway *g)
 static void check_state_dir(struct load_ctx *ctx, const struct cfg_gateway *g)
 {
     if (g->state_dir && g->state_dir[0] != '/')
-        diag_error(ctx->diag, value_pos(ctx, &g->state_dir, g->pos),
+        diag_error(ctx->diag, POS_OF(ctx, &g->state_dir, g->pos),
                    "'state_dir' must be an absolute path, got '%s'", g->state_dir);
 }
 
@@ -49,7 +39,7 @@ static void check_gateway(struct load_ctx *ctx, const struct cfg_gateway *g)
     check_name(ctx, g);
     check_state_dir(ctx, g);
     validate_template(ctx, &g->status_topic, "status_topic", TEMPLATE_TOPIC, TVARS_GATEWAY_TOPIC,
-                      value_pos(ctx, &g->status_topic, g->pos));
+                      POS_OF(ctx, &g->status_topic, g->pos));
 }
 
 /* Discovery topics are "<prefix>/<component>/<id>/config": the prefix is
@@ -64,7 +54,7 @@ static void check_homeassistant(struct load_ctx *ctx, const struct cfg_homeassis
     if (!problem && (prefix[0] == '/' || prefix[len - 1] == '/'))
         problem = "a leading or trailing '/' is not allowed";
     if (problem)
-        diag_error(ctx->diag, value_pos(ctx, &ha->prefix, ha->pos), "'prefix': %s, got '%s'",
+        diag_error(ctx->diag, POS_OF(ctx, &ha->prefix, ha->pos), "'prefix': %s, got '%s'",
                    problem, prefix);
 }
 

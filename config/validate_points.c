@@ -236,6 +236,8 @@ void validate_points(struct load_ctx *ctx, const struct cfg_device *dev, const s
     bool modbus = bus->type != CFG_BUS_UART;
     for (size_t i = 0; i < dev->n_points; i++) {
         const struct cfg_point *pt = &dev->points[i];
+        if (load_is_poisoned(ctx, pt))
+            continue;
         if (modbus) {
             forbid_keys(ctx, pt, line_keys, "applies to UART line devices only");
             forbid_keys(ctx, pt, nmea_keys, "applies to UART NMEA devices only");
@@ -293,18 +295,28 @@ static const char *kind_plural(int kind)
     }
 }
 
-static size_t collect_spans(const struct config *cfg, struct span *spans)
+/* The values that place a point in the register map. */
+static bool point_source_poisoned(const struct load_ctx *ctx, const struct cfg_point *pt)
+{
+    return load_is_poisoned(ctx, &pt->address) || load_is_poisoned(ctx, &pt->register_kind) ||
+           load_is_poisoned(ctx, &pt->type) || load_is_poisoned(ctx, &pt->count) ||
+           load_is_poisoned(ctx, &pt->bit);
+}
+
+static size_t collect_spans(const struct load_ctx *ctx, const struct config *cfg,
+                            struct span *spans)
 {
     size_t n = 0;
     for (size_t d = 0; d < cfg->n_devices; d++) {
         const struct cfg_device *dev = &cfg->devices[d];
         const struct cfg_bus *bus = dev->bus ? config_find_bus(cfg, dev->bus) : NULL;
-        if (!bus || bus->type == CFG_BUS_UART || !dev->enabled)
+        if (!bus || bus->type == CFG_BUS_UART || !dev->enabled ||
+            load_is_poisoned(ctx, &dev->slave) || load_is_poisoned(ctx, &dev->enabled))
             continue;
         for (size_t p = 0; p < dev->n_points; p++) {
             const struct cfg_point *pt = &dev->points[p];
             int64_t count = point_register_count(pt);
-            if (!is_set(pt, "address") || count <= 0)
+            if (!is_set(pt, "address") || count <= 0 || point_source_poisoned(ctx, pt))
                 continue;
             bool reg_bit = pt->type == CFG_T_BOOL && (pt->register_kind == CFG_REG_HOLDING ||
                                                       pt->register_kind == CFG_REG_INPUT);
@@ -323,7 +335,7 @@ void validate_register_overlaps(struct load_ctx *ctx, const struct config *cfg)
     struct span *spans = calloc(total ? total : 1, sizeof(*spans));
     if (!spans)
         return;
-    size_t n = collect_spans(cfg, spans);
+    size_t n = collect_spans(ctx, cfg, spans);
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < i; j++) {
             if (!spans_clash(&spans[i], &spans[j]))

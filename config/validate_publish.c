@@ -60,15 +60,16 @@ static void check_json_fields(struct load_ctx *ctx, const struct cfg_publish *pu
         return; /* inherited or default: checked where written */
     for (size_t i = 0; i < pub->json_fields.count; i++) {
         const char *f = pub->json_fields.items[i];
+        struct cfg_pos item_pos = POS_OF(ctx, &pub->json_fields.items[i], pos);
         bool known = false;
         for (size_t k = 0; k < sizeof(json_field_names) / sizeof(json_field_names[0]); k++)
             known |= strcmp(f, json_field_names[k]) == 0;
         if (!known)
-            diag_error(ctx->diag, pos, "'json_fields': unknown field '%s' (known: value, unit, "
+            diag_error(ctx->diag, item_pos, "'json_fields': unknown field '%s' (known: value, unit, "
                        "timestamp, quality, error, device, point, raw)", f);
         for (size_t j = 0; j < i; j++)
             if (strcmp(pub->json_fields.items[j], f) == 0)
-                diag_error(ctx->diag, pos, "'json_fields': '%s' is listed twice", f);
+                diag_error(ctx->diag, item_pos, "'json_fields': '%s' is listed twice", f);
     }
 }
 
@@ -80,6 +81,8 @@ struct seen_sets {
 static void check_block(struct load_ctx *ctx, struct seen_sets *seen, const struct cfg_publish *pub,
                         unsigned extra_forbidden, const char *why)
 {
+    if (load_is_poisoned(ctx, pub))
+        return;
     for (size_t i = 0; i < N_TEMPLATE_KEYS; i++) {
         const struct template_key *k = &template_keys[i];
         const struct cfg_template *t = (const void *)((const char *)pub + k->offset);
