@@ -15,6 +15,22 @@ static bool key_is_set(const struct cfg_section *sec, const void *obj, int i)
     return (set >> i) & 1u;
 }
 
+/* A key given in the file whose text failed to parse counts as set (its error
+ * is reported) but holds no string. Inheritance and defaults treat it as
+ * absent, so no later stage ever meets a NULL where a value is promised. */
+static bool key_has_value(const struct cfg_section *sec, const void *obj, int i)
+{
+    if (!key_is_set(sec, obj, i))
+        return false;
+    const struct cfg_key *k = &sec->keys[i];
+    const void *field = (const char *)obj + k->offset;
+    if (k->type == CFG_STRING)
+        return *(char *const *)field != NULL;
+    if (k->type == CFG_TEMPLATE)
+        return ((const struct cfg_template *)field)->text != NULL;
+    return true;
+}
+
 /* "[a, b, \"c\"]" → strings; the only list syntax defaults use. */
 static int parse_default_strings(const char *text, struct cfg_strings *out)
 {
@@ -84,7 +100,7 @@ int section_fill_defaults(const struct cfg_section *sec, void *obj)
     int rc = 0;
     for (int i = 0; sec->keys[i].name; i++) {
         const struct cfg_key *k = &sec->keys[i];
-        if (key_is_set(sec, obj, i) || !k->def || k->type == CFG_SECTION || k->type == CFG_LIST)
+        if (key_has_value(sec, obj, i) || !k->def || k->type == CFG_SECTION || k->type == CFG_LIST)
             continue;
         if (key_parse_default(k, obj))
             rc = -1;
@@ -214,7 +230,7 @@ static int copy_value(const struct cfg_key *k, void *dst, const void *src)
 int section_inherit(const struct cfg_section *sec, void *dst, const void *src)
 {
     for (int i = 0; sec->keys[i].name; i++) {
-        if (key_is_set(sec, dst, i) || !key_is_set(sec, src, i))
+        if (key_is_set(sec, dst, i) || !key_has_value(sec, src, i))
             continue;
         if (copy_value(&sec->keys[i], dst, src))
             return -1;
