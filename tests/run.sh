@@ -12,6 +12,7 @@ export MQGATE_SRCDIR=$PWD
 
 passed=0
 failed=0
+cases=0
 failures=()
 
 # Each test gets a time bound, so a hang fails the run instead of stalling it.
@@ -21,6 +22,11 @@ run_one() {
     log=$(mktemp)
     if timeout 300 "$@" >"$log" 2>&1; then
         passed=$((passed + 1))
+        # cmocka's "[  PASSED  ] N test(s)." and the CLI tests' "N checks"
+        local n
+        n=$(sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' \
+                   -e 's/^[a-z]*: \([0-9]*\) checks, 0 failed$/\1/p' "$log" | tail -n 1)
+        cases=$((cases + ${n:-0}))
         printf '  PASS  %s\n' "$name"
     else
         failed=$((failed + 1))
@@ -48,5 +54,6 @@ echo
 if [ "$failed" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
 fi
+echo "test programs: $passed passed, $failed failed; test cases and checks in passing programs: $cases"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
