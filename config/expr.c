@@ -1,9 +1,12 @@
-/* Recursive-descent checker for point expressions (grammar in expr.h):
+/* Recursive-descent compiler and postfix evaluator for point expressions
+ * (grammar in expr.h):
  *   expr := term (('+'|'-') term)*     term := unary (('*'|'/') unary)*
  *   unary := '-' unary | primary       primary := number | 'x' | '(' expr ')' | call */
 #include "config/expr.h"
 
 #include <ctype.h>
+#include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,8 @@ struct parser {
     int depth;
     const char *error;
     size_t error_at;
+    struct expr_op *ops;
+    size_t n_ops, cap;
 };
 
 static void skip_space(struct parser *p)
@@ -33,19 +38,32 @@ static int fail(struct parser *p, const char *msg)
     return -1;
 }
 
+static int emit(struct parser *p, enum expr_opcode code, double value)
+{
+    if (p->n_ops == p->cap)
+        return fail(p, "expression too long");
+    p->ops[p->n_ops++] = (struct expr_op){ (uint8_t)code, value };
+    return 0;
+}
+
 static int parse_expr(struct parser *p);
 
-static const struct { const char *name; int args; } functions[] = {
-    { "min", 2 }, { "max", 2 }, { "abs", 1 }, { "round", 1 },
+static const struct { const char *name; int args; enum expr_opcode code; } functions[] = {
+    { "min", 2, EXPR_MIN }, { "max", 2, EXPR_MAX }, { "abs", 1, EXPR_ABS },
+    { "round", 1, EXPR_ROUND },
 };
 
 static int parse_call(struct parser *p, size_t name_len)
 {
     const char *name = p->s + p->i;
     int args = -1;
-    for (size_t f = 0; f < sizeof(functions) / sizeof(functions[0]); f++)
-        if (strlen(functions[f].name) == name_len && strncmp(functions[f].name, name, name_len) == 0)
+    enum expr_opcode code = EXPR_ABS;
+    for (size_t f = 0; f < sizeof(functions) / sizeof(functions[0]); f++) {
+        if (strlen(functions[f].name) == name_len && strncmp(functions[f].name, name, name_len) == 0) {
             args = functions[f].args;
+            code = functions[f].code;
+        }
+    }
     if (args < 0)
         return fail(p, "unknown name (use x, numbers, min, max, abs, round)");
     p->i += name_len;
@@ -67,7 +85,7 @@ static int parse_call(struct parser *p, size_t name_len)
     if (p->s[p->i] != ')')
         return fail(p, args == 2 ? "expected ')' after two arguments" : "expected ')' after one argument");
     p->i++;
-    return 0;
+    return emit(p, code, 0);
 }
 
 static int parse_primary(struct parser *p)
@@ -76,11 +94,11 @@ static int parse_primary(struct parser *p)
     char c = p->s[p->i];
     if (isdigit((unsigned char)c) || c == '.') {
         char *end;
-        strtod(p->s + p->i, &end);
-        if (end == p->s + p->i)
+        double v = strtod(p->s + p->i, &end);
+        if (end == p->s + p->i || !isfinite(v))
             return fail(p, "malformed number");
         p->i = (size_t)(end - p->s);
-        return 0;
+        return emit(p, EXPR_CONST, v);
     }
     if (c == '(') {
         p->i++;
@@ -98,7 +116,7 @@ static int parse_primary(struct parser *p)
             len++;
         if (len == 1 && c == 'x') {
             p->i++;
-            return 0;
+            return emit(p, EXPR_X, 0);
         }
         return parse_call(p, len);
     }
@@ -109,12 +127,13 @@ static int parse_unary(struct parser *p)
 {
     skip_space(p);
     if (p->s[p->i] == '-' || p->s[p->i] == '+') {
+        bool negate = p->s[p->i] == '-';
         p->i++;
         if (++p->depth > EXPR_MAX_DEPTH)
             return fail(p, "expression nested too deeply");
         int rc = parse_unary(p);
         p->depth--;
-        return rc;
+        return rc == 0 && negate ? emit(p, EXPR_NEG, 0) : rc;
     }
     return parse_primary(p);
 }
@@ -125,10 +144,11 @@ static int parse_term(struct parser *p)
         return -1;
     for (;;) {
         skip_space(p);
-        if (p->s[p->i] != '*' && p->s[p->i] != '/')
+        char op = p->s[p->i];
+        if (op != '*' && op != '/')
             return 0;
         p->i++;
-        if (parse_unary(p))
+        if (parse_unary(p) || emit(p, op == '*' ? EXPR_MUL : EXPR_DIV, 0))
             return -1;
     }
 }
@@ -141,27 +161,72 @@ static int parse_expr(struct parser *p)
         return -1;
     for (;;) {
         skip_space(p);
-        if (p->s[p->i] != '+' && p->s[p->i] != '-')
+        char op = p->s[p->i];
+        if (op != '+' && op != '-')
             break;
         p->i++;
-        if (parse_term(p))
+        if (parse_term(p) || emit(p, op == '+' ? EXPR_ADD : EXPR_SUB, 0))
             return -1;
     }
     p->depth--;
     return 0;
 }
 
-int expr_check(const char *text, char *err, size_t err_size, size_t *err_offset)
+int expr_compile(const char *text, struct expr_op *ops, size_t cap, size_t *n_ops,
+                 char *err, size_t err_size, size_t *err_offset)
 {
-    struct parser p = { .s = text };
+    struct parser p = { .s = text, .ops = ops, .cap = cap };
     if (parse_expr(&p) == 0) {
         skip_space(&p);
-        if (p.s[p.i] == '\0')
+        if (p.s[p.i] == '\0') {
+            *n_ops = p.n_ops;
             return 0;
+        }
         fail(&p, "unexpected text after the expression");
     }
     snprintf(err, err_size, "%s", p.error);
     if (err_offset)
         *err_offset = p.error_at;
     return -1;
+}
+
+int expr_check(const char *text, char *err, size_t err_size, size_t *err_offset)
+{
+    struct expr_op ops[EXPR_MAX_OPS];
+    size_t n;
+    return expr_compile(text, ops, EXPR_MAX_OPS, &n, err, err_size, err_offset);
+}
+
+/* Each binary op pops two and pushes one, so the stack never holds more
+ * values than the program has ops. */
+int expr_eval(const struct expr_op *ops, size_t n_ops, double x, double *out)
+{
+    double stack[EXPR_MAX_OPS];
+    size_t top = 0;
+    for (size_t i = 0; i < n_ops; i++) {
+        const struct expr_op *op = &ops[i];
+        bool binary = op->code >= EXPR_ADD && op->code <= EXPR_MAX;
+        if ((binary && top < 2) || (op->code >= EXPR_NEG && top < 1) || top == EXPR_MAX_OPS)
+            return -1; /* not a program expr_compile made */
+        double b = top ? stack[top - 1] : 0, a = top > 1 ? stack[top - 2] : 0;
+        switch (op->code) {
+        case EXPR_CONST: stack[top++] = op->value; continue;
+        case EXPR_X: stack[top++] = x; continue;
+        case EXPR_NEG: stack[top - 1] = -b; continue;
+        case EXPR_ABS: stack[top - 1] = fabs(b); continue;
+        case EXPR_ROUND: stack[top - 1] = round(b); continue;
+        case EXPR_ADD: a = a + b; break;
+        case EXPR_SUB: a = a - b; break;
+        case EXPR_MUL: a = a * b; break;
+        case EXPR_DIV: a = a / b; break;
+        case EXPR_MIN: a = a < b ? a : b; break;
+        case EXPR_MAX: a = a > b ? a : b; break;
+        default: return -1;
+        }
+        stack[--top - 1] = a;
+    }
+    if (top != 1 || !isfinite(stack[0]))
+        return -1;
+    *out = stack[0];
+    return 0;
 }

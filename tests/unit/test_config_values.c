@@ -229,6 +229,53 @@ static void test_expr(void **state)
     assert_string_equal(err, "expression nested too deeply");
 }
 
+static double eval(const char *text, double x)
+{
+    struct expr_op ops[EXPR_MAX_OPS];
+    size_t n;
+    char err[128];
+    assert_int_equal(expr_compile(text, ops, EXPR_MAX_OPS, &n, err, sizeof(err), NULL), 0);
+    double out;
+    assert_int_equal(expr_eval(ops, n, x, &out), 0);
+    return out;
+}
+
+static void test_expr_eval(void **state)
+{
+    (void)state;
+    assert_true(eval("x * 0.1 - 40", 650) == 25);
+    assert_true(eval("2 + 3 * 4", 0) == 14);
+    assert_true(eval("(2 + 3) * 4", 0) == 20);
+    assert_true(eval("10 - 2 - 3", 0) == 5);     /* left associative */
+    assert_true(eval("8 / 2 / 2", 0) == 2);
+    assert_true(eval("-(x - 2) * 3", 5) == -9);
+    assert_true(eval("--x", 3) == 3);
+    assert_true(eval("+x", 3) == 3);
+    assert_true(eval("min(x, 100)", 150) == 100);
+    assert_true(eval("max(x, 0)", -5) == 0);
+    assert_true(eval("round(max(x, 0) / 3.6) + -abs(x)", 36) == -26);
+    assert_true(eval("round(2.5)", 0) == 3);
+    assert_true(eval("abs(x) * 1e-3", -2500) == 2.5);
+
+    struct expr_op ops[EXPR_MAX_OPS];
+    size_t n;
+    char err[128];
+    double out;
+    assert_int_equal(expr_compile("1 / x", ops, EXPR_MAX_OPS, &n, err, sizeof(err), NULL), 0);
+    assert_int_equal(expr_eval(ops, n, 0, &out), -1); /* not a finite number */
+    assert_int_equal(expr_eval(ops, n, 4, &out), 0);
+    assert_true(out == 0.25);
+
+    char longest[256] = "x";
+    for (int i = 0; i < 40; i++)
+        strcat(longest, "+x");
+    assert_int_equal(expr_compile(longest, ops, EXPR_MAX_OPS, &n, err, sizeof(err), NULL), -1);
+    assert_string_equal(err, "expression too long");
+    /* A program that did not come from expr_compile is refused, not run. */
+    struct expr_op bad[] = { { EXPR_ADD, 0 } };
+    assert_int_equal(expr_eval(bad, 1, 0, &out), -1);
+}
+
 static void test_suggest(void **state)
 {
     (void)state;
@@ -257,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_template),
         cmocka_unit_test(test_expr),
+        cmocka_unit_test(test_expr_eval),
         cmocka_unit_test(test_suggest),
     };
     return cmocka_run_group_tests_name("config values", tests, NULL, NULL);
