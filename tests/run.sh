@@ -50,6 +50,14 @@ for build in "$@"; do
     done
 done
 
+# Broker behaviour suites, against the reference broker until mqgate's own
+# broker runs them too: this keeps the suites themselves honest.
+echo "== broker suites (reference: mosquitto)"
+for t in tests/integration/test_broker_*.sh; do
+    [ -f "$t" ] || continue
+    run_one "$t (mosquitto)" env BROKER=mosquitto bash "$t"
+done
+
 echo
 if [ "$failed" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
