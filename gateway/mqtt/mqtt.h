@@ -41,7 +41,7 @@ const char *mqtt_packet_name(unsigned type);
 
 /* ---- reason codes -------------------------------------------------------
  * The MQTT 5 reason codes, also the codec's error vocabulary: a decoder that
- * fails returns minus one of them (MALFORMED, PROTOCOL_ERROR, PACKET_TOO_LARGE,
+ * fails returns minus one of them (MALFORMED_PACKET, PROTOCOL_ERROR, PACKET_TOO_LARGE,
  * UNSUPPORTED_VERSION, CLIENT_ID_INVALID, TOPIC_FILTER_INVALID,
  * TOPIC_NAME_INVALID, TOPIC_ALIAS_INVALID), so the broker can send it in a
  * CONNACK or DISCONNECT as is (mqtt_connack_v311_code for 3.1.1 clients).
@@ -68,7 +68,7 @@ const char *mqtt_packet_name(unsigned type);
     X(CONTINUE_AUTH, 0x18, MQTT_RCM_AUTH, "continue authentication") \
     X(REAUTHENTICATE, 0x19, MQTT_RCM_AUTH, "re-authenticate") \
     X(UNSPECIFIED, 0x80, MQTT_RCM_ERR, "unspecified error") \
-    X(MALFORMED, 0x81, MQTT_RCM_CONNACK | MQTT_RCM_DISC, "malformed packet") \
+    X(MALFORMED_PACKET, 0x81, MQTT_RCM_CONNACK | MQTT_RCM_DISC, "malformed packet") \
     X(PROTOCOL_ERROR, 0x82, MQTT_RCM_CONNACK | MQTT_RCM_DISC, "protocol error") \
     X(IMPL_SPECIFIC, 0x83, MQTT_RCM_ERR, "implementation specific error") \
     X(UNSUPPORTED_VERSION, 0x84, MQTT_RCM_CONNACK, "unsupported protocol version") \
@@ -145,7 +145,7 @@ struct mqtt_bytes {
  * before the version is known: a longer-than-needed encoding (a last byte
  * 0x00 after a continuation) is malformed, and we never send one.
  * Returns bytes used (1..4), 0 when `len` ends before the last byte, or
- * -MQTT_RC_MALFORMED (5th continuation byte, non-minimal), with `*why` set
+ * -MQTT_RC_MALFORMED_PACKET (5th continuation byte, non-minimal), with `*why` set
  * when `why` is not NULL (as every decoder here does). */
 int mqtt_varint_decode(const uint8_t *buf, size_t len, uint32_t *value, const char **why);
 /* Bytes `value` takes (1..4), 0 when above MQTT_MAX_REMAINING. */
@@ -325,20 +325,23 @@ bool mqtt_prop_next_sub_id(struct mqtt_prop_iter *it, uint32_t *id);
 
 /* Decodes a property block (its varint length, then the properties) for
  * context `ctx`. Rules: an unknown identifier or a value that runs past the
- * block, bad UTF-8 in a string: MALFORMED; a property not allowed in `ctx`,
+ * block, bad UTF-8 in a string: MALFORMED_PACKET; a property not allowed in `ctx`,
  * one repeated that may not be (all but user property, and subscription id in
  * PUBLISH), a value out of range (payload format, request problem/response
  * info, max QoS and the *_available flags not 0/1; receive max, max packet
  * size or subscription id 0), a response topic that is not a valid topic
  * name, auth data without auth method: PROTOCOL_ERROR; topic alias 0:
  * TOPIC_ALIAS_INVALID. Returns bytes used (>0), or -reason with *why set
- * (a block that runs past `len` is MALFORMED: the packet is complete here). */
+ * (a block that runs past `len` is MALFORMED_PACKET: the packet is complete here). */
 int mqtt_props_decode(const uint8_t *buf, size_t len, unsigned ctx, struct mqtt_props *out,
                       const char **why);
 /* Size of the block once encoded (length prefix included); 0 when it cannot
  * be encoded (a present property not allowed in `ctx`, a string over 65,535
  * bytes, a subscription id out of range, the block over the maximum). */
 size_t mqtt_props_size(const struct mqtt_props *props, unsigned ctx);
+/* Writes the block (length prefix included) when it fits `cap`; returns
+ * mqtt_props_size (so NULL, 0 asks the size), 0 when it cannot be encoded. */
+size_t mqtt_props_encode(uint8_t *buf, size_t cap, const struct mqtt_props *props, unsigned ctx);
 
 /* ---- packets -------------------------------------------------------------
  * Decoders: `buf` holds the packet from its first byte; `len` what has been
@@ -347,7 +350,7 @@ size_t mqtt_props_size(const struct mqtt_props *props, unsigned ctx);
  * -reason (enum mqtt_reason) with *why (if not NULL) set to a static message.
  * `version` is MQTT_V311 or MQTT_V5, as the connection's CONNECT said; any
  * other is -UNSUPPORTED_VERSION. A packet of another type than the decoder's
- * is MALFORMED (use mqtt_decode to dispatch).
+ * is MALFORMED_PACKET (use mqtt_decode to dispatch).
  *
  * Encoders: `size_t mqtt_encode_X(buf, cap, pkt, version)` return the
  * packet's size; they write it only when it fits `cap` (like snprintf, so
@@ -381,7 +384,7 @@ struct mqtt_connect {
  * so the server can answer in the client's version (0 when not reached).
  * A protocol name other than "MQTT" or a level other than 4 and 5 is
  * UNSUPPORTED_VERSION; reserved flag set, will QoS 3, will QoS/retain without
- * the will flag, password without user name in 3.1.1: MALFORMED; an empty
+ * the will flag, password without user name in 3.1.1: MALFORMED_PACKET; an empty
  * client id without clean session in 3.1.1: CLIENT_ID_INVALID; a will topic
  * that is empty or has wildcards: TOPIC_NAME_INVALID. */
 int mqtt_decode_connect(const uint8_t *buf, size_t len, struct mqtt_connect *out, const char **why);
@@ -394,7 +397,7 @@ struct mqtt_connack {
 };
 
 /* Session present with a non-zero reason is PROTOCOL_ERROR; a reason not of
- * CONNACK's set (0..5 in 3.1.1), or reserved flag bits: MALFORMED. */
+ * CONNACK's set (0..5 in 3.1.1), or reserved flag bits: MALFORMED_PACKET. */
 int mqtt_decode_connack(const uint8_t *buf, size_t len, int version, struct mqtt_connack *out,
                         const char **why);
 size_t mqtt_encode_connack(uint8_t *buf, size_t cap, const struct mqtt_connack *pkt, int version);
@@ -471,7 +474,7 @@ bool mqtt_unsub_next(struct mqtt_list_iter *it, struct mqtt_bytes *filter);
 
 /* No filter: PROTOCOL_ERROR; a filter that is empty, breaks the wildcard
  * rules or is a bad $share/ form: TOPIC_FILTER_INVALID; reserved option bits
- * set (bits 2-7 in 3.1.1, 6-7 in v5) or QoS 3 in 3.1.1: MALFORMED; in v5,
+ * set (bits 2-7 in 3.1.1, 6-7 in v5) or QoS 3 in 3.1.1: MALFORMED_PACKET; in v5,
  * QoS 3, retain handling 3, no local on a shared subscription:
  * PROTOCOL_ERROR (§3.8.3.1); packet id 0: PROTOCOL_ERROR. */
 int mqtt_decode_subscribe(const uint8_t *buf, size_t len, int version,
@@ -529,7 +532,7 @@ struct mqtt_packet {
 };
 
 /* Decodes whichever packet `buf` starts with, first checking its fixed header
- * against max_packet_size (0 = no limit); AUTH in 3.1.1 is MALFORMED. A
+ * against max_packet_size (0 = no limit); AUTH in 3.1.1 is MALFORMED_PACKET. A
  * CONNECT ignores `version`. Same returns as the decoders above. */
 int mqtt_decode(const uint8_t *buf, size_t len, int version, uint32_t max_packet_size,
                 struct mqtt_packet *out, const char **why);

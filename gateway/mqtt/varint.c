@@ -14,12 +14,13 @@ int mqtt_varint_decode(const uint8_t *buf, size_t len, uint32_t *value, const ch
         v |= (uint32_t)(b & 0x7f) << (7 * i);
         if ((b & 0x80) == 0) {
             if (i > 0 && b == 0)
-                return mqtt_fail(why, MQTT_RC_MALFORMED, "variable byte integer not minimal");
+                return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET,
+                                 "variable byte integer not minimal");
             *value = v;
             return (int)i + 1;
         }
     }
-    return mqtt_fail(why, MQTT_RC_MALFORMED, "variable byte integer longer than 4 bytes");
+    return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "variable byte integer longer than 4 bytes");
 }
 
 size_t mqtt_varint_size(uint32_t value)
@@ -49,19 +50,19 @@ size_t mqtt_varint_encode(uint8_t *buf, size_t cap, uint32_t value)
 static int check_flags(unsigned type, unsigned flags, const char **why)
 {
     if (type == 0)
-        return mqtt_fail(why, MQTT_RC_MALFORMED, "reserved packet type 0");
+        return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "reserved packet type 0");
     if (type == MQTT_PUBLISH) {
         unsigned qos = (flags >> 1) & 3;
         if (qos == 3)
-            return mqtt_fail(why, MQTT_RC_MALFORMED, "PUBLISH with QoS 3");
+            return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "PUBLISH with QoS 3");
         if (qos == 0 && (flags & 8))
-            return mqtt_fail(why, MQTT_RC_MALFORMED, "PUBLISH with DUP set and QoS 0");
+            return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "PUBLISH with DUP set and QoS 0");
         return 0;
     }
     unsigned want = (type == MQTT_PUBREL || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE)
                         ? 2 : 0;
     if (flags != want)
-        return mqtt_fail(why, MQTT_RC_MALFORMED, "wrong fixed header flags");
+        return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "wrong fixed header flags");
     return 0;
 }
 

@@ -35,7 +35,7 @@ static const uint8_t *reader_take(struct mqtt_reader *r, size_t n, const char *w
     if (r->err != 0)
         return NULL;
     if (mqtt_reader_left(r) < n) {
-        mqtt_reader_fail(r, MQTT_RC_MALFORMED, what);
+        mqtt_reader_fail(r, MQTT_RC_MALFORMED_PACKET, what);
         return NULL;
     }
     const uint8_t *p = r->p;
@@ -71,7 +71,7 @@ uint32_t mqtt_read_varint(struct mqtt_reader *r, const char *what)
     const char *why = what;
     int n = mqtt_varint_decode(r->p, mqtt_reader_left(r), &v, &why);
     if (n <= 0) {
-        mqtt_reader_fail(r, MQTT_RC_MALFORMED, why);
+        mqtt_reader_fail(r, MQTT_RC_MALFORMED_PACKET, why);
         return 0;
     }
     r->p += n;
@@ -100,14 +100,14 @@ struct mqtt_bytes mqtt_read_string(struct mqtt_reader *r, const char *what)
     struct mqtt_bytes b = mqtt_read_binary(r, what);
     const char *why = NULL;
     if (r->err == 0 && !mqtt_utf8_valid(b.data, b.len, &why))
-        mqtt_reader_fail(r, MQTT_RC_MALFORMED, why);
+        mqtt_reader_fail(r, MQTT_RC_MALFORMED_PACKET, why);
     return b;
 }
 
 void mqtt_read_end(struct mqtt_reader *r, const char *what)
 {
     if (r->err == 0 && r->p != r->end)
-        mqtt_reader_fail(r, MQTT_RC_MALFORMED, what);
+        mqtt_reader_fail(r, MQTT_RC_MALFORMED_PACKET, what);
 }
 
 void mqtt_writer_init(struct mqtt_writer *w, uint8_t *buf, size_t cap)
@@ -190,7 +190,7 @@ int mqtt_decode_start(const uint8_t *buf, size_t len, unsigned types, int versio
     if (rc <= 0)
         return rc;
     if ((types & (1u << hdr->type)) == 0)
-        return mqtt_fail(why, MQTT_RC_MALFORMED, "unexpected packet type");
+        return mqtt_fail(why, MQTT_RC_MALFORMED_PACKET, "unexpected packet type");
     size_t size = (size_t)hdr->header_len + hdr->remaining;
     if (len < size)
         return 0;

@@ -29,7 +29,7 @@ static inline bool mqtt_reader_ok(const struct mqtt_reader *r)
 {
     return r->err == 0;
 }
-/* Running out of bytes inside a complete packet is MALFORMED, `what` says
+/* Running out of bytes inside a complete packet is MALFORMED_PACKET, `what` says
  * which field. Values read after a failure are 0. */
 uint8_t mqtt_read_u8(struct mqtt_reader *r, const char *what);
 uint16_t mqtt_read_u16(struct mqtt_reader *r, const char *what);
@@ -42,7 +42,7 @@ struct mqtt_bytes mqtt_read_binary(struct mqtt_reader *r, const char *what);
 struct mqtt_bytes mqtt_read_string(struct mqtt_reader *r, const char *what);
 /* A property block for context `ctx` (mqtt_props_decode's rules). */
 void mqtt_read_props(struct mqtt_reader *r, unsigned ctx, struct mqtt_props *out);
-/* Fails with MALFORMED when bytes are left over. */
+/* Fails with MALFORMED_PACKET when bytes are left over. */
 void mqtt_read_end(struct mqtt_reader *r, const char *what);
 
 /* Sets *why and returns -reason. */
@@ -75,9 +75,9 @@ size_t mqtt_encode_packet(uint8_t *buf, size_t cap, uint8_t first_byte, mqtt_bod
                           const void *pkt, int version);
 
 /* The common start of every decoder: the fixed header of a packet whose type
- * is in `types` (a mask of 1u << type), complete in `len`. Returns the packet size (> 0), 0 for "need more", or
- * -reason; on success `r` spans the body. `version` must be MQTT_V311 or
- * MQTT_V5 unless `types` is CONNECT's. */
+ * is in `types` (a mask of 1u << type), complete in `len`. Returns the packet
+ * size (> 0), 0 for "need more", or -reason; on success `r` spans the body.
+ * `version` must be MQTT_V311 or MQTT_V5 unless `types` is CONNECT's. */
 int mqtt_decode_start(const uint8_t *buf, size_t len, unsigned types, int version,
                       struct mqtt_reader *r, struct mqtt_fixed_header *hdr, const char **why);
 /* The common end: the packet size, or -reason from the reader. */

@@ -64,10 +64,10 @@ static void test_varint_limits(void **state)
     assert_int_equal(mqtt_varint_encode(buf, 1, 128), 2); /* size, nothing written */
 
     static const uint8_t five[] = { 0xff, 0xff, 0xff, 0xff, 0x01 };
-    assert_int_equal(mqtt_varint_decode(five, sizeof five, &v, &why), -MQTT_RC_MALFORMED);
+    assert_int_equal(mqtt_varint_decode(five, sizeof five, &v, &why), -MQTT_RC_MALFORMED_PACKET);
     assert_string_equal(why, "variable byte integer longer than 4 bytes");
     /* the fourth byte has its continuation bit: malformed without a fifth */
-    assert_int_equal(mqtt_varint_decode(five, 4, &v, NULL), -MQTT_RC_MALFORMED);
+    assert_int_equal(mqtt_varint_decode(five, 4, &v, NULL), -MQTT_RC_MALFORMED_PACKET);
     assert_int_equal(mqtt_varint_decode(five, 3, &v, NULL), 0);
 }
 
@@ -81,7 +81,7 @@ static void test_varint_non_minimal(void **state)
     for (size_t i = 0; i < 4; i++) {
         uint32_t v;
         const char *why = NULL;
-        assert_int_equal(mqtt_varint_decode(cases[i], lens[i], &v, &why), -MQTT_RC_MALFORMED);
+        assert_int_equal(mqtt_varint_decode(cases[i], lens[i], &v, &why), -MQTT_RC_MALFORMED_PACKET);
         assert_string_equal(why, "variable byte integer not minimal");
     }
 }
@@ -106,9 +106,9 @@ static void test_fixed_header_flags(void **state)
             else
                 ok = flags == 0;
             int rc = header(b, 2, 0, &h);
-            assert_int_equal(rc, ok ? 2 : -MQTT_RC_MALFORMED);
+            assert_int_equal(rc, ok ? 2 : -MQTT_RC_MALFORMED_PACKET);
             /* a bad first byte is known from the first byte alone */
-            assert_int_equal(header(b, 1, 0, &h), ok ? 0 : -MQTT_RC_MALFORMED);
+            assert_int_equal(header(b, 1, 0, &h), ok ? 0 : -MQTT_RC_MALFORMED_PACKET);
             if (ok) {
                 assert_int_equal(h.type, type);
                 assert_int_equal(h.flags, flags);
@@ -117,13 +117,13 @@ static void test_fixed_header_flags(void **state)
     }
     const char *why = NULL;
     static const uint8_t reserved[] = { 0x00, 0x00 };
-    assert_int_equal(mqtt_decode_fixed_header(reserved, 2, 0, &h, &why), -MQTT_RC_MALFORMED);
+    assert_int_equal(mqtt_decode_fixed_header(reserved, 2, 0, &h, &why), -MQTT_RC_MALFORMED_PACKET);
     assert_string_equal(why, "reserved packet type 0");
     static const uint8_t qos3[] = { 0x36, 0x00 };
-    assert_int_equal(mqtt_decode_fixed_header(qos3, 2, 0, &h, &why), -MQTT_RC_MALFORMED);
+    assert_int_equal(mqtt_decode_fixed_header(qos3, 2, 0, &h, &why), -MQTT_RC_MALFORMED_PACKET);
     assert_string_equal(why, "PUBLISH with QoS 3");
     static const uint8_t dup0[] = { 0x38, 0x00 };
-    assert_int_equal(mqtt_decode_fixed_header(dup0, 2, 0, &h, &why), -MQTT_RC_MALFORMED);
+    assert_int_equal(mqtt_decode_fixed_header(dup0, 2, 0, &h, &why), -MQTT_RC_MALFORMED_PACKET);
     assert_string_equal(why, "PUBLISH with DUP set and QoS 0");
 }
 
@@ -148,7 +148,7 @@ static void test_fixed_header_size(void **state)
     static const uint8_t over[] = { 0x30, 0x09 };
     assert_int_equal(header(over, 2, 10, &h), -MQTT_RC_PACKET_TOO_LARGE);
     static const uint8_t nonmin[] = { 0xc0, 0x80, 0x00 };
-    assert_int_equal(header(nonmin, 3, 0, &h), -MQTT_RC_MALFORMED);
+    assert_int_equal(header(nonmin, 3, 0, &h), -MQTT_RC_MALFORMED_PACKET);
 }
 
 static bool utf8(const char *s, size_t n, const char **why)
@@ -211,7 +211,7 @@ static void test_utf8_invalid(void **state)
 static void test_reason_names(void **state)
 {
     (void)state;
-    assert_string_equal(mqtt_reason_name(MQTT_RC_MALFORMED), "malformed packet");
+    assert_string_equal(mqtt_reason_name(MQTT_RC_MALFORMED_PACKET), "malformed packet");
     assert_string_equal(mqtt_reason_name(0x82), "protocol error");
     assert_string_equal(mqtt_reason_name(0x95), "packet too large");
     assert_string_equal(mqtt_reason_name(0xA2), "wildcard subscriptions not supported");
@@ -234,7 +234,7 @@ static void test_reason_names(void **state)
     assert_false(mqtt_reason_allowed(MQTT_PUBLISH, 0x00));
     assert_int_equal(mqtt_connack_v311_code(MQTT_RC_UNSUPPORTED_VERSION), 1);
     assert_int_equal(mqtt_connack_v311_code(MQTT_RC_CLIENT_ID_INVALID), 2);
-    assert_int_equal(mqtt_connack_v311_code(MQTT_RC_MALFORMED), 0);
+    assert_int_equal(mqtt_connack_v311_code(MQTT_RC_MALFORMED_PACKET), 0);
 }
 
 int main(void)
