@@ -22,7 +22,10 @@ struct command {
 
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_broker(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_pub(int argc, char **argv);
+int cmd_sub(int argc, char **argv);
 
 /* The table of subcommands, NULL-terminated. */
 extern const struct command commands[];

@@ -63,7 +63,19 @@ stop_broker() {
     kill "$broker_pid" 2>/dev/null
     for _ in $(seq 1 50); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
     wait "$broker_pid" 2>/dev/null
+    local rc=$?
     broker_pid=
+    # Our broker must stop cleanly on SIGTERM: exit 0, and (sanitized builds)
+    # no AddressSanitizer, LeakSanitizer or UBSan report.
+    if [ "$BROKER" = mqgate ]; then
+        check "broker exits 0 on SIGTERM (got $rc)" [ "$rc" = 0 ]
+        if grep -q -e 'Sanitizer' -e 'runtime error' "$work/broker.log"; then
+            bad "sanitizer report in the broker log"
+            grep -A 20 -e 'Sanitizer' -e 'runtime error' "$work/broker.log" | head -40
+        else
+            ok
+        fi
+    fi
 }
 
 # sub NAME ARGS...: start mosquitto_sub in the background, output in

@@ -1,0 +1,228 @@
+/* The broker's inside, shared by its files and nothing else: the broker,
+ * connections (client), sessions, refcounted messages, and the calls between
+ * them. Everything here runs on the loop's thread. */
+#ifndef MQGATE_BROKER_INTERNAL_H
+#define MQGATE_BROKER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/broker/broker.h"
+#include "gateway/broker/strmap.h"
+#include "gateway/broker/subs.h"
+#include "gateway/mqtt/mqtt.h"
+
+struct loop;
+struct client;
+struct session;
+
+/* ---- messages ------------------------------------------------------------
+ * One stored message, shared by every queue that holds it (never copied per
+ * subscriber). Immutable once made, freed when the last reference goes. */
+struct broker_msg {
+    uint32_t refs;
+    uint8_t qos;
+    bool retain;
+    bool has_expiry;
+    int64_t expires_at_ms;       /* loop clock, when has_expiry */
+    const struct session *origin; /* for no-local; never dereferenced */
+    uint32_t topic_len;
+    uint32_t payload_len;
+    uint32_t props_len;          /* v5 properties forwarded as they came */
+    char *topic;                 /* NUL-terminated */
+    uint8_t *payload;
+    uint8_t *props;              /* raw property block, without length */
+    struct mqtt_props fwd;       /* the forwarded properties, decoded from props */
+};
+
+/* A message with its own copy of topic, payload and forwardable properties
+ * (message expiry is turned into expires_at_ms). NULL when out of memory. */
+struct broker_msg *msg_new(const char *topic, size_t topic_len, const void *payload,
+                           size_t payload_len, const struct mqtt_props *props, uint8_t qos,
+                           bool retain, int64_t now_ms);
+struct broker_msg *msg_ref(struct broker_msg *m);
+void msg_unref(struct broker_msg *m);
+bool msg_expired(const struct broker_msg *m, int64_t now_ms);
+
+/* ---- the broker -------------------------------------------------------- */
+
+struct broker_limits {
+    uint32_t max_packet_size;
+    uint16_t max_keepalive;
+    uint16_t receive_maximum;
+    uint16_t topic_alias_maximum;
+    uint16_t max_inflight;
+    uint32_t max_queued_messages;
+    uint64_t max_queued_bytes;
+    uint32_t max_session_expiry;    /* seconds */
+    int64_t connect_timeout_ms;
+    uint32_t max_connections;
+    bool retain_available;
+};
+
+struct listener {
+    struct broker *broker;
+    int fd;
+    int port;
+    bool loopback;
+    bool allow_anonymous;
+    char *bind;
+};
+
+struct broker {
+    struct loop *loop;
+    struct broker_limits limits;
+    struct listener *listeners;
+    size_t n_listeners;
+    struct client *clients;         /* every open connection */
+    struct client *dead;            /* closed, freed before the next sleep */
+    struct strmap sessions;         /* client id → struct session */
+    struct strmap retained;         /* topic → struct broker_msg */
+    struct subs *subs;
+    uint64_t delivery_serial;       /* to merge overlapping subscriptions */
+    uint64_t assigned_ids;          /* for v5 clients that send no id */
+    uint64_t sessions_expiry_timer;
+    struct broker_stats stats;
+};
+
+/* Route a message to every matching subscription (and nowhere else). */
+void broker_route(struct broker *b, struct broker_msg *m);
+
+/* ---- retained messages (retain.c) --------------------------------------- */
+
+/* Store (or with an empty payload, clear) the retained message of m->topic. */
+void retain_store(struct broker *b, struct broker_msg *m);
+/* Deliver the retained messages matching `filter` to a new subscription. */
+void retain_deliver(struct broker *b, struct session *s, const char *filter,
+                    const struct sub_options *opt);
+void retain_free_all(struct broker *b);
+
+/* ---- sessions (session.c) ----------------------------------------------- */
+
+struct session_sub {
+    char *filter;
+    struct sub_options opt;
+};
+
+struct inflight {
+    struct broker_msg *msg;
+    uint16_t packet_id;
+    uint8_t qos;
+    bool retain;
+    bool released;          /* QoS 2: PUBREC received, PUBREL sent */
+    uint32_t sub_ids[4];
+    uint8_t n_sub_ids;
+};
+
+/* A message waiting for room in the inflight window (or for the client). */
+struct queued {
+    struct broker_msg *msg;
+    uint8_t qos;
+    bool retain;
+    uint32_t sub_ids[4];
+    uint8_t n_sub_ids;
+};
+
+struct session {
+    struct broker *broker;
+    char *client_id;
+    struct client *client;          /* NULL while offline */
+    bool persistent;                /* survives its connection */
+    uint32_t expiry_s;              /* v5 session expiry; 3.1.1: persistent = forever */
+    int64_t offline_since_ms;
+    struct session_sub *subs;
+    size_t n_subs, cap_subs;
+    struct inflight *inflight;      /* sent, not yet acknowledged */
+    size_t n_inflight, cap_inflight;
+    struct queued *queue;           /* FIFO: head .. head+n_queue */
+    size_t head, n_queue, cap_queue;
+    uint16_t *rx_qos2;              /* packet ids of QoS 2 received, not released */
+    size_t n_rx_qos2, cap_rx_qos2;
+    uint16_t next_packet_id;
+    uint64_t last_delivery;         /* broker->delivery_serial of the last delivery */
+};
+
+struct session *session_find(struct broker *b, const char *id, size_t len);
+struct session *session_create(struct broker *b, const char *id, size_t len);
+void session_destroy(struct session *s);
+int session_add_sub(struct session *s, const char *filter, const struct sub_options *opt);
+int session_remove_sub(struct session *s, const char *filter);
+/* Hand a message to the session: sent at once when its client is online
+ * and the window allows, else queued (QoS 0 is dropped for offline sessions). */
+void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool retain,
+                     const uint32_t *sub_ids, size_t n_sub_ids);
+/* Send what the window now allows (after an ack, on reconnect). */
+void session_pump(struct session *s);
+/* On reconnect: resend unacknowledged PUBLISH (DUP) and PUBREL. */
+void session_resend_inflight(struct session *s);
+int session_ack(struct session *s, uint8_t type, uint16_t packet_id);
+bool session_rx_qos2_has(const struct session *s, uint16_t id);
+int session_rx_qos2_add(struct session *s, uint16_t id);
+void session_rx_qos2_remove(struct session *s, uint16_t id);
+/* Expire offline sessions whose time is up. */
+void session_expire_offline(struct broker *b, int64_t now_ms);
+
+/* ---- connections (client.c) --------------------------------------------- */
+
+struct out_item {
+    struct out_item *next;
+    struct broker_msg *msg;         /* payload reference for PUBLISH, or NULL */
+    size_t head_len;
+    size_t sent;                    /* of head_len + payload */
+    uint8_t head[];                 /* the encoded packet (without a PUBLISH's payload) */
+};
+
+struct client {
+    struct client *next;            /* broker->clients or broker->dead */
+    struct broker *broker;
+    const struct listener *listener;
+    int fd;
+    char peer[64];
+    int version;                    /* MQTT_V311 or MQTT_V5, once CONNECT is read */
+    bool connected;                 /* CONNECT accepted */
+    bool closed;
+    bool send_will;
+    uint16_t keepalive;             /* seconds, 0 = none */
+    int64_t last_rx_ms;
+    uint64_t timer;
+    struct session *session;
+    struct broker_msg *will;        /* will message, sent on abnormal close */
+    uint32_t will_delay;
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    struct out_item *out_head, *out_tail;
+    size_t out_bytes;
+    bool want_write;
+    /* v5 limits the client announced */
+    uint32_t max_packet_out;        /* 0: none */
+    uint16_t receive_max_out;       /* inflight window towards the client */
+    uint16_t topic_alias_max_in;    /* what we granted */
+    char **aliases_in;              /* topic alias → topic, from the client */
+};
+
+struct client *client_accept(struct broker *b, const struct listener *l, int fd,
+                             const char *peer);
+/* Queue an encoded packet (copied). 0, or -1 when out of memory (closes). */
+int client_send(struct client *c, const uint8_t *pkt, size_t len);
+/* Queue a PUBLISH of `m` (payload shared, not copied). */
+int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qos, bool retain,
+                        bool dup, uint16_t packet_id, const uint32_t *sub_ids, size_t n_sub_ids,
+                        int64_t now_ms);
+/* (Re)arm the keep-alive timer once CONNECT is accepted. */
+void client_start_keepalive(struct client *c);
+/* Close: v5 clients get DISCONNECT with `reason` first when reason != 0 and
+ * the connection is established; the will is sent unless `normal`. */
+void client_close(struct client *c, uint8_t reason, const char *why, bool normal);
+void client_free_dead(struct broker *b);
+
+/* ---- packet handlers (handle_*.c) ---------------------------------------
+ * Each returns 0, or a v5 reason code (> 0) to close the connection with. */
+int handle_connect(struct client *c, const struct mqtt_connect *p);
+int handle_publish(struct client *c, const struct mqtt_publish *p);
+int handle_ack(struct client *c, const struct mqtt_ack *p);
+int handle_subscribe(struct client *c, const struct mqtt_subscribe *p);
+int handle_unsubscribe(struct client *c, const struct mqtt_unsubscribe *p);
+int handle_control(struct client *c, const struct mqtt_packet *p);
+
+#endif

@@ -1,0 +1,458 @@
+/* One client connection: non-blocking reads that take every complete packet
+ * per readiness event, dispatch to the packet handlers, an output queue
+ * written with writev (PUBLISH payloads shared, never copied), keep-alive and
+ * connect timeouts, and closing at a safe point. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "gateway/broker/broker_internal.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+
+/* Bytes read per readiness event before other clients get their turn. */
+#define READ_BUDGET (256 * 1024)
+#define READ_CHUNK 16384
+
+static void client_flush(struct client *c);
+
+static void update_events(struct client *c)
+{
+    uint32_t ev = EPOLLIN | (c->out_head ? EPOLLOUT : 0);
+    bool want = c->out_head != NULL;
+    if (want != c->want_write) {
+        c->want_write = want;
+        loop_fd_modify(c->broker->loop, c->fd, ev);
+    }
+}
+
+static int rbuf_reserve(struct client *c, size_t need)
+{
+    if (c->rcap >= need)
+        return 0;
+    size_t cap = c->rcap ? c->rcap : READ_CHUNK;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(c->rbuf, cap);
+    if (!p)
+        return -1;
+    c->rbuf = p;
+    c->rcap = cap;
+    return 0;
+}
+
+static int dispatch(struct client *c, const struct mqtt_packet *p)
+{
+    if (!c->connected && p->type != MQTT_CONNECT)
+        return MQTT_RC_PROTOCOL_ERROR;
+    if (c->connected && p->type == MQTT_CONNECT)
+        return MQTT_RC_PROTOCOL_ERROR;
+    switch (p->type) {
+    case MQTT_CONNECT: return handle_connect(c, &p->u.connect);
+    case MQTT_PUBLISH: return handle_publish(c, &p->u.publish);
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBREL:
+    case MQTT_PUBCOMP: return handle_ack(c, &p->u.ack);
+    case MQTT_SUBSCRIBE: return handle_subscribe(c, &p->u.subscribe);
+    case MQTT_UNSUBSCRIBE: return handle_unsubscribe(c, &p->u.unsubscribe);
+    case MQTT_PINGREQ:
+    case MQTT_DISCONNECT:
+    case MQTT_AUTH: return handle_control(c, p);
+    default: return MQTT_RC_PROTOCOL_ERROR; /* server-to-client packets */
+    }
+}
+
+/* A CONNECT the codec refused for a reason CONNACK can carry gets a CONNACK
+ * saying so (MQTT-3.2.2-4/5), in the form of the client's protocol level
+ * (3.1.1 form for levels we do not speak); other problems just close. */
+static void refuse_bad_connect(struct client *c, uint8_t reason, const uint8_t *body, size_t len)
+{
+    if (reason != MQTT_RC_UNSUPPORTED_VERSION && reason != MQTT_RC_CLIENT_ID_INVALID)
+        return;
+    /* body: protocol name (2 + 4 bytes), then the level */
+    int level = len > 6 ? body[6] : 0;
+    int version = level == MQTT_V5 ? MQTT_V5 : MQTT_V311;
+    struct mqtt_connack ack = { .reason = version == MQTT_V5 ? reason
+                                                            : mqtt_connack_v311_code(reason) };
+    uint8_t buf[16];
+    size_t n = mqtt_encode_connack(buf, sizeof(buf), &ack, version);
+    if (n && n <= sizeof(buf))
+        client_send(c, buf, n);
+}
+
+/* Handle every complete packet in rbuf. Returns false when the client closed. */
+static bool process_input(struct client *c)
+{
+    size_t off = 0;
+    while (!c->closed && off < c->rlen) {
+        struct mqtt_fixed_header hdr;
+        const char *why = NULL;
+        int rc = mqtt_decode_fixed_header(c->rbuf + off, c->rlen - off,
+                                          c->broker->limits.max_packet_size, &hdr, &why);
+        if (rc < 0) {
+            client_close(c, (uint8_t)-rc, why, false);
+            return false;
+        }
+        size_t size = hdr.header_len + (size_t)hdr.remaining;
+        if (rc == 0 || c->rlen - off < size) {
+            if (rc > 0 && rbuf_reserve(c, size)) {
+                client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+                return false;
+            }
+            break;
+        }
+        struct mqtt_packet pkt;
+        rc = mqtt_decode(c->rbuf + off, size, c->version ? c->version : MQTT_V311,
+                         c->broker->limits.max_packet_size, &pkt, &why);
+        if (rc <= 0) {
+            uint8_t reason = rc < 0 ? (uint8_t)-rc : MQTT_RC_MALFORMED_PACKET;
+            if (!c->connected)
+                refuse_bad_connect(c, reason, c->rbuf + off + hdr.header_len, hdr.remaining);
+            client_close(c, reason, why ? why : "malformed packet", false);
+            return false;
+        }
+        c->broker->stats.bytes_received += size;
+        int reason = dispatch(c, &pkt);
+        if (reason) {
+            client_close(c, (uint8_t)reason, mqtt_reason_name((unsigned)reason), false);
+            return false;
+        }
+        off += size;
+    }
+    if (c->closed)
+        return false;
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+    return true;
+}
+
+static void client_read(struct client *c)
+{
+    size_t budget = READ_BUDGET;
+    while (budget > 0 && !c->closed) {
+        if (rbuf_reserve(c, c->rlen + READ_CHUNK)) {
+            client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+            return;
+        }
+        ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n == 0) {
+            client_close(c, 0, "connection closed by client", false);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                client_close(c, 0, strerror(errno), false);
+            return;
+        }
+        c->rlen += (size_t)n;
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+        c->last_rx_ms = loop_now_ms(c->broker->loop);
+        if (!process_input(c))
+            return;
+    }
+}
+
+static void on_io(struct loop *loop, int fd, uint32_t events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    struct client *c = data;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        client_read(c);
+    if (!c->closed && (events & EPOLLOUT))
+        client_flush(c);
+}
+
+/* Keep alive (1.5 × the client's interval, MQTT-3.1.2-24) and the time a new
+ * connection has to send CONNECT. */
+static int64_t on_timer(struct loop *loop, void *data)
+{
+    struct client *c = data;
+    int64_t now = loop_now_ms(loop);
+    if (!c->connected) {
+        client_close(c, 0, "no CONNECT in time", false);
+        c->timer = 0;
+        return LOOP_TIMER_STOP;
+    }
+    if (c->keepalive == 0)
+        return LOOP_TIMER_STOP;
+    int64_t limit = (int64_t)c->keepalive * 1500;
+    int64_t idle = now - c->last_rx_ms;
+    if (idle >= limit) {
+        c->timer = 0;
+        client_close(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout", false);
+        return LOOP_TIMER_STOP;
+    }
+    return limit - idle;
+}
+
+void client_start_keepalive(struct client *c)
+{
+    if (c->timer)
+        loop_timer_cancel(c->broker->loop, c->timer);
+    c->timer = c->keepalive ? loop_timer_add(c->broker->loop, (int64_t)c->keepalive * 1500,
+                                             on_timer, c) : 0;
+}
+
+struct client *client_accept(struct broker *b, const struct listener *l, int fd, const char *peer)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->broker = b;
+    c->listener = l;
+    c->fd = fd;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->last_rx_ms = loop_now_ms(b->loop);
+    if (loop_fd_add(b->loop, fd, EPOLLIN, on_io, c) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->timer = loop_timer_add(b->loop, b->limits.connect_timeout_ms, on_timer, c);
+    c->next = b->clients;
+    b->clients = c;
+    return c;
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static void out_append(struct client *c, struct out_item *it)
+{
+    it->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = it;
+    else
+        c->out_head = it;
+    c->out_tail = it;
+    c->out_bytes += it->head_len + (it->msg ? it->msg->payload_len : 0);
+}
+
+static void out_item_free(struct out_item *it)
+{
+    msg_unref(it->msg);
+    free(it);
+}
+
+/* Write as much of the queue as the socket takes, in one writev per round. */
+static void client_flush(struct client *c)
+{
+    while (c->out_head && !c->closed) {
+        struct iovec iov[64];
+        int n = 0;
+        for (struct out_item *it = c->out_head; it && n < 62; it = it->next) {
+            size_t sent = it->sent;
+            if (sent < it->head_len)
+                iov[n++] = (struct iovec){ it->head + sent, it->head_len - sent };
+            size_t psent = sent > it->head_len ? sent - it->head_len : 0;
+            if (it->msg && psent < it->msg->payload_len)
+                iov[n++] = (struct iovec){ it->msg->payload + psent, it->msg->payload_len - psent };
+        }
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                client_close(c, 0, strerror(errno), false);
+            break;
+        }
+        c->broker->stats.bytes_sent += (uint64_t)w;
+        size_t left = (size_t)w;
+        while (left > 0 && c->out_head) {
+            struct out_item *it = c->out_head;
+            size_t total = it->head_len + (it->msg ? it->msg->payload_len : 0);
+            size_t take = total - it->sent < left ? total - it->sent : left;
+            it->sent += take;
+            left -= take;
+            c->out_bytes -= take;
+            if (it->sent == total) {
+                c->out_head = it->next;
+                if (!c->out_head)
+                    c->out_tail = NULL;
+                out_item_free(it);
+            }
+        }
+    }
+    if (!c->closed)
+        update_events(c);
+}
+
+int client_send(struct client *c, const uint8_t *pkt, size_t len)
+{
+    if (c->closed)
+        return -1;
+    struct out_item *it = malloc(sizeof(*it) + len);
+    if (!it) {
+        client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+        return -1;
+    }
+    memset(it, 0, sizeof(*it));
+    memcpy(it->head, pkt, len);
+    it->head_len = len;
+    out_append(c, it);
+    if (!c->want_write)
+        client_flush(c);
+    return 0;
+}
+
+/* The PUBLISH without its payload: encoded with an empty payload, then the
+ * remaining length raised by the payload's size (the varint may grow). */
+static size_t encode_publish_head(uint8_t *out, size_t cap, const struct mqtt_publish *p,
+                                  uint32_t payload_len, int version)
+{
+    uint8_t tmp[1024];
+    size_t n = mqtt_encode_publish(tmp, sizeof(tmp), p, version);
+    if (n == 0 || n > sizeof(tmp))
+        return 0;
+    struct mqtt_fixed_header hdr;
+    const char *why;
+    if (mqtt_decode_fixed_header(tmp, n, 0, &hdr, &why) <= 0)
+        return 0;
+    uint32_t remaining = hdr.remaining + payload_len;
+    if (remaining > MQTT_MAX_REMAINING)
+        return 0;
+    size_t vlen = mqtt_varint_size(remaining);
+    size_t body = n - hdr.header_len;
+    if (1 + vlen + body > cap)
+        return 0;
+    out[0] = tmp[0];
+    mqtt_varint_encode(out + 1, vlen, remaining);
+    memcpy(out + 1 + vlen, tmp + hdr.header_len, body);
+    return 1 + vlen + body;
+}
+
+int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qos, bool retain,
+                        bool dup, uint16_t packet_id, const uint32_t *sub_ids, size_t n_sub_ids,
+                        int64_t now_ms)
+{
+    if (c->closed)
+        return -1;
+    struct mqtt_publish p = {
+        .dup = dup, .qos = qos, .retain = retain,
+        .topic = { (const uint8_t *)m->topic, m->topic_len },
+        .packet_id = qos ? packet_id : 0,
+    };
+    if (c->version == MQTT_V5) {
+        p.props = m->fwd;
+        if (m->has_expiry) {
+            int64_t left = (m->expires_at_ms - now_ms + 999) / 1000;
+            p.props.present |= MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+            p.props.message_expiry = (uint32_t)(left > 0 ? left : 0);
+        }
+        if (n_sub_ids) {
+            p.props.present |= MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+            p.props.sub_ids = sub_ids;
+            p.props.n_sub_ids = (uint32_t)n_sub_ids;
+            p.props.subscription_id = sub_ids[0];
+        }
+    }
+    struct out_item *it = malloc(sizeof(*it) + 1024);
+    if (!it) {
+        client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+        return -1;
+    }
+    memset(it, 0, sizeof(*it));
+    it->head_len = encode_publish_head(it->head, 1024, &p, m->payload_len, c->version);
+    if (it->head_len == 0) {
+        free(it);
+        return -1; /* a topic and properties over 1 KiB cannot come from a valid PUBLISH here */
+    }
+    if (c->max_packet_out && it->head_len + m->payload_len > c->max_packet_out) {
+        free(it);
+        c->broker->stats.messages_dropped++;
+        return -1; /* MQTT-3.1.2-25: discarded as if delivered */
+    }
+    it->msg = msg_ref((struct broker_msg *)m);
+    out_append(c, it);
+    c->broker->stats.messages_sent++;
+    if (!c->want_write)
+        client_flush(c);
+    return 0;
+}
+
+/* ---- closing --------------------------------------------------------------- */
+
+static void send_disconnect(struct client *c, uint8_t reason, const char *why)
+{
+    struct mqtt_disconnect d = { .type = MQTT_DISCONNECT, .reason = reason };
+    (void)why;
+    uint8_t buf[64];
+    size_t n = mqtt_encode_disconnect(buf, sizeof(buf), &d, MQTT_V5);
+    if (n && n <= sizeof(buf) && write(c->fd, buf, n) < 0) {
+        /* best effort: the connection is going away either way */
+    }
+}
+
+static void unlink_client(struct broker *b, struct client *c)
+{
+    for (struct client **p = &b->clients; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+    }
+}
+
+void client_close(struct client *c, uint8_t reason, const char *why, bool normal)
+{
+    if (c->closed)
+        return;
+    struct broker *b = c->broker;
+    client_flush(c);
+    if (reason && c->connected && c->version == MQTT_V5)
+        send_disconnect(c, reason, why);
+    c->closed = true;
+    const char *id = c->session ? c->session->client_id : "-";
+    if (normal)
+        log_info("broker", "client '%s' (%s) disconnected", id, c->peer);
+    else
+        log_info("broker", "client '%s' (%s) closed: %s", id, c->peer, why ? why : "?");
+    if (c->timer)
+        loop_timer_cancel(b->loop, c->timer);
+    c->timer = 0;
+    loop_fd_remove(b->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    if (c->will && !normal) {
+        retain_store(b, c->will);
+        broker_route(b, c->will);
+    }
+    if (c->connected)
+        b->stats.clients_connected--;
+    struct session *s = c->session;
+    c->session = NULL;
+    if (s) {
+        s->client = NULL;
+        s->offline_since_ms = loop_now_ms(b->loop);
+        if (!s->persistent)
+            session_destroy(s);
+    }
+    unlink_client(b, c);
+    c->next = b->dead;
+    b->dead = c;
+}
+
+void client_free_dead(struct broker *b)
+{
+    while (b->dead) {
+        struct client *c = b->dead;
+        b->dead = c->next;
+        while (c->out_head) {
+            struct out_item *it = c->out_head;
+            c->out_head = it->next;
+            out_item_free(it);
+        }
+        if (c->aliases_in)
+            for (size_t i = 0; i <= c->topic_alias_max_in; i++)
+                free(c->aliases_in[i]);
+        free(c->aliases_in);
+        msg_unref(c->will);
+        free(c->rbuf);
+        free(c);
+    }
+}

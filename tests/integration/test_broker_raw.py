@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Byte-level checks of mqgate's broker over raw TCP sockets: exact CONNACK,
+SUBACK and QoS 2 bytes, and what happens to clients that break the protocol
+(each is cut off, the broker keeps serving others). Starts `mqgate broker -p 0`
+itself (MQGATE=path), reads the port from its log, stops it by PID, and
+bounds every wait. Standard library only: run with /usr/bin/python3."""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+MQGATE = os.environ.get("MQGATE", "build/mqgate")
+checks = 0
+fails = 0
+
+
+def check(what, cond, detail=""):
+    global checks, fails
+    checks += 1
+    if not cond:
+        fails += 1
+        print(f"FAIL: {what} {detail}")
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n % 128
+        n //= 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack(">H", len(b)) + b
+
+
+def packet(first, body):
+    return bytes([first]) + varint(len(body)) + body
+
+
+def connect(client_id, version=4, clean=True, keepalive=60, props=b""):
+    flags = 0x02 if clean else 0
+    body = string("MQTT") + bytes([version, flags]) + struct.pack(">H", keepalive)
+    if version == 5:
+        body += varint(len(props)) + props
+    body += string(client_id)
+    return packet(0x10, body)
+
+
+class Client:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=3)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_packet(self, timeout=3.0):
+        """One whole packet (bytes), or None when the connection closed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 2:
+                mult, size, i = 1, 0, 1
+                while i < len(self.buf):
+                    size += (self.buf[i] & 0x7F) * mult
+                    mult *= 128
+                    if not self.buf[i] & 0x80:
+                        break
+                    i += 1
+                if i < len(self.buf) and len(self.buf) >= i + 1 + size:
+                    pkt, self.buf = self.buf[: i + 1 + size], self.buf[i + 1 + size:]
+                    return pkt
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no packet in time")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def closed_within(self, timeout=3.0):
+        """True when the broker closes the connection (after any packets)."""
+        try:
+            while True:
+                if self.read_packet(timeout) is None:
+                    return True
+        except TimeoutError:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def start_broker():
+    proc = subprocess.Popen([MQGATE, "broker", "-p", "0"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    proc.kill()
+    sys.exit("broker did not start")
+
+
+def session(port, cid, version=4, **kw):
+    c = Client(port)
+    c.send(connect(cid, version, **kw))
+    ack = c.read_packet()
+    return c, ack
+
+
+def main():
+    proc, port = start_broker()
+    try:
+        run(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = -1
+        err = proc.stderr.read()
+        check("broker exits 0 after the tests", rc == 0, f"(rc {rc})")
+        check("no sanitizer report", "Sanitizer" not in err and "runtime error" not in err, err[-2000:])
+    print(f"raw: {checks} checks, {fails} failed")
+    sys.exit(1 if fails else 0)
+
+
+def run(port):
+    # CONNACK bytes
+    c, ack = session(port, "raw-311")
+    check("3.1.1 CONNACK is 20 02 00 00", ack == b"\x20\x02\x00\x00", ack)
+    c.send(b"\xc0\x00")
+    check("PINGRESP is d0 00", c.read_packet() == b"\xd0\x00")
+
+    # SUBSCRIBE → SUBACK, then QoS 2 in both directions
+    c.send(packet(0x82, struct.pack(">H", 1) + string("raw/q2") + b"\x02"))
+    check("SUBACK grants QoS 2", c.read_packet() == b"\x90\x03\x00\x01\x02")
+    p, _ = session(port, "raw-pub")
+    p.send(packet(0x34, string("raw/q2") + struct.pack(">H", 7) + b"payload"))
+    check("PUBREC for QoS 2", p.read_packet() == b"\x50\x02\x00\x07")
+    p.send(b"\x62\x02\x00\x07")
+    check("PUBCOMP after PUBREL", p.read_packet() == b"\x70\x02\x00\x07")
+    got = c.read_packet()
+    check("QoS 2 delivered once with its packet id",
+          got is not None and got[0] == 0x34 and got.endswith(b"payload"), got)
+    pid = got[2 + 2 + len("raw/q2"): 2 + 2 + len("raw/q2") + 2] if got else b"\x00\x01"
+    c.send(b"\x50\x02" + pid)
+    check("PUBREL from the broker", c.read_packet() == b"\x62\x02" + pid)
+    c.send(b"\x70\x02" + pid)
+    # A duplicate QoS 2 PUBLISH (same id, before PUBREL) is acknowledged, not redelivered
+    p.send(packet(0x34, string("raw/q2") + struct.pack(">H", 9) + b"once"))
+    p.read_packet()
+    p.send(packet(0x3C, string("raw/q2") + struct.pack(">H", 9) + b"once"))
+    check("duplicate QoS 2 PUBLISH gets PUBREC again", p.read_packet() == b"\x50\x02\x00\x09")
+    got = c.read_packet()
+    check("first copy delivered", got is not None and got.endswith(b"once"))
+    try:
+        extra = c.read_packet(timeout=0.5)
+    except TimeoutError:
+        extra = None
+    check("duplicate not delivered again", extra is None or not extra.endswith(b"once"), extra)
+    c.close()
+    p.close()
+
+    # 3.1.1: empty client id with a persistent session is refused (0x02)
+    c, ack = session(port, "", clean=False)
+    check("3.1.1 empty id without clean session: CONNACK 0x02", ack == b"\x20\x02\x00\x02", ack)
+    check("... and the connection closes", c.closed_within())
+
+    # Unsupported protocol level: CONNACK 0x01 in 3.1.1 form
+    c = Client(port)
+    c.send(connect("old", version=3))
+    ack = c.read_packet()
+    check("protocol level 3: CONNACK 0x01", ack == b"\x20\x02\x00\x01", ack)
+    check("... then closed", c.closed_within())
+
+    # v5: assigned client id and limits in CONNACK
+    c, ack = session(port, "", version=5)
+    check("v5 CONNACK success", ack is not None and ack[0] == 0x20 and ack[3] == 0x00, ack)
+    check("v5 CONNACK carries an assigned client id (0x12)", ack is not None and b"\x12\x00" in ack, ack)
+    c.close()
+
+    # Protocol violations: each is cut off
+    bad = {
+        "first packet not CONNECT": b"\xc0\x00",
+        "5-byte remaining length": b"\x10\xff\xff\xff\xff\x7f",
+        "reserved CONNECT flag": packet(0x10, string("MQTT") + b"\x04\x03\x00\x3c" + string("x")),
+    }
+    for what, data in bad.items():
+        c = Client(port)
+        c.send(data)
+        check(f"{what}: connection closed", c.closed_within())
+    for what, data in {
+        "QoS 3 PUBLISH": packet(0x36, string("a") + b"\x00\x01x"),
+        "SUBSCRIBE with flags 0000": packet(0x80, b"\x00\x01" + string("a") + b"\x00"),
+        "second CONNECT": connect("again"),
+        "wildcard in a PUBLISH topic": packet(0x30, string("a/+")),
+        "packet over max_packet_size": b"\x30\x80\x80\x80\x01",
+    }.items():
+        c, _ = session(port, "bad-" + what.replace(" ", "-"))
+        c.send(data)
+        check(f"{what}: connection closed", c.closed_within())
+
+    # v5: a violation gets DISCONNECT with a reason code first
+    c, _ = session(port, "v5-bad", version=5)
+    c.send(connect("again", version=5))
+    d = c.read_packet()
+    check("v5 second CONNECT: DISCONNECT 0x82", d is not None and d[0] == 0xE0 and d[2] == 0x82, d)
+
+    # Keep alive: 1 s asked, nothing sent, closed within 1.5 s (+ slack)
+    c, _ = session(port, "sleepy", keepalive=1)
+    t0 = time.monotonic()
+    closed = c.closed_within(4)
+    took = time.monotonic() - t0
+    check("keep alive 1 s: closed", closed)
+    check("... after about 1.5 s", 1.2 <= took <= 3.0, f"({took:.2f} s)")
+
+    # Session takeover: the old connection is closed, v5 with 0x8E
+    old, _ = session(port, "taken", version=5)
+    new, ack = session(port, "taken", version=5)
+    d = old.read_packet()
+    check("takeover: old v5 connection gets DISCONNECT 0x8E", d is not None and d[0] == 0xE0 and d[2] == 0x8E, d)
+    check("takeover: new connection accepted", ack is not None and ack[3] == 0)
+
+    # The broker still serves well-behaved clients after all that
+    c, ack = session(port, "still-fine")
+    check("broker still accepts clients", ack == b"\x20\x02\x00\x00", ack)
+
+
+if __name__ == "__main__":
+    main()
