@@ -15,6 +15,10 @@ BINDIR       ?= $(PREFIX)/bin
 SYSCONFDIR   ?= /etc
 DATADIR      ?= $(PREFIX)/share
 DESTDIR      ?=
+# systemd looks in /usr/lib/… and /usr/local/lib/… alike.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 
 CROSS_COMPILE ?=
 CC           := $(CROSS_COMPILE)gcc
@@ -120,10 +124,12 @@ run: deps
 	$(MQGATE) run -c $(DEMO_CONFIG)
 
 # The plain build runs everything; the sanitized build runs everything again
-# in its own tree, so ASan+UBSan see the same paths.
+# in its own tree, so ASan+UBSan see the same paths. `make install` (the
+# systemd files included) is checked first, on the plain build.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all unit-tests
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-tests
+	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
 bench: deps all
@@ -150,14 +156,21 @@ deps:
 # ---- install ---------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/mqgate \
-	           $(DESTDIR)$(DATADIR)/doc/mqgate/examples
+	           $(DESTDIR)$(DATADIR)/doc/mqgate/examples $(DESTDIR)$(SYSTEMDUNITDIR) \
+	           $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(MQGATE) $(DESTDIR)$(BINDIR)/mqgate
 	install -m 0644 config/examples/*.yaml $(DESTDIR)$(DATADIR)/doc/mqgate/examples/
+	sed -e 's|/usr/bin/mqgate|$(BINDIR)/mqgate|g' -e 's|/etc/mqgate|$(SYSCONFDIR)/mqgate|g' \
+	    systemd/mqgate.service >$(DESTDIR)$(SYSTEMDUNITDIR)/mqgate.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mqgate.service
+	install -m 0644 systemd/mqgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/mqgate.conf
+	install -m 0644 systemd/mqgate.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mqgate.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/mqgate/mqgate.yaml || \
 	    install -m 0640 config/examples/mqgate.yaml $(DESTDIR)$(SYSCONFDIR)/mqgate/mqgate.yaml
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mqgate
+	rm -f $(DESTDIR)$(BINDIR)/mqgate $(DESTDIR)$(SYSTEMDUNITDIR)/mqgate.service \
+	      $(DESTDIR)$(SYSUSERSDIR)/mqgate.conf $(DESTDIR)$(TMPFILESDIR)/mqgate.conf
 	rm -rf $(DESTDIR)$(DATADIR)/doc/mqgate
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/mqgate in place (your configuration)"
 
