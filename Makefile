@@ -62,6 +62,12 @@ LIBS         := $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm
 ifneq ($(SANITIZE),)
 ALL_CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_LDFLAGS  += -fsanitize=$(SANITIZE)
+else
+# What Debian builds packages with (dpkg-buildflags): checked string and
+# memory functions (they need an optimised build), stack canaries, a
+# read-only GOT. Not with sanitizers, which replace the same functions.
+ALL_CFLAGS   += $(if $(filter -O%,$(filter-out -O0,$(OPTFLAGS))),-D_FORTIFY_SOURCE=2) -fstack-protector-strong
+ALL_LDFLAGS  += -Wl,-z,relro -Wl,-z,now
 endif
 
 ifeq ($(V),1)
