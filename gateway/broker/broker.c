@@ -279,10 +279,17 @@ void broker_route(struct broker *b, struct broker_msg *m)
     struct route r = { .b = b, .m = m };
     b->delivery_serial++;
     subs_match(b->subs, m->topic, route_add, &r);
-    for (size_t i = 0; i < r.n; i++)
-        session_deliver(r.dest[i].s, m, r.dest[i].qos, r.dest[i].retain, r.dest[i].ids,
-                        r.dest[i].n_ids);
+    bool behind = false;
+    for (size_t i = 0; i < r.n; i++) {
+        struct session *s = r.dest[i].s;
+        session_deliver(s, m, r.dest[i].qos, r.dest[i].retain, r.dest[i].ids, r.dest[i].n_ids);
+        behind |= s->congested && s != m->origin;
+    }
     free(r.dest);
+    /* Slow the publisher down rather than drop: it is read again once the
+     * subscribers have caught up. In-process publishers have no socket. */
+    if (behind && m->origin && m->origin->client)
+        client_pause(m->origin->client);
 }
 
 int broker_publish(struct broker *b, const char *topic, const void *payload, size_t len, int qos,

@@ -26,7 +26,7 @@ struct broker_msg {
     bool retain;
     bool has_expiry;
     int64_t expires_at_ms;       /* loop clock, when has_expiry */
-    const struct session *origin; /* for no-local; never dereferenced */
+    const struct session *origin; /* publisher, for no-local; alive only while routing */
     uint32_t topic_len;
     uint32_t payload_len;
     uint32_t props_len;          /* v5 properties forwarded as they came */
@@ -83,6 +83,8 @@ struct broker {
     uint64_t delivery_serial;       /* to merge overlapping subscriptions */
     uint64_t assigned_ids;          /* for v5 clients that send no id */
     uint64_t sessions_expiry_timer;
+    size_t congested;               /* sessions over their high watermark */
+    size_t paused;                  /* publishers not being read (back-pressure) */
     struct broker_stats stats;
 };
 
@@ -141,6 +143,7 @@ struct session {
     size_t n_rx_qos2, cap_rx_qos2;
     uint16_t next_packet_id;
     uint64_t last_delivery;         /* broker->delivery_serial of the last delivery */
+    bool congested;                 /* counted in broker->congested */
 };
 
 struct session *session_find(struct broker *b, const char *id, size_t len);
@@ -160,6 +163,16 @@ int session_ack(struct session *s, uint8_t type, uint16_t packet_id);
 bool session_rx_qos2_has(const struct session *s, uint16_t id);
 int session_rx_qos2_add(struct session *s, uint16_t id);
 void session_rx_qos2_remove(struct session *s, uint16_t id);
+/* Back-pressure (backpressure.c): a connected session whose queue or socket
+ * buffer is over its high watermark is congested; publishers feeding it stop
+ * being read until every session is below its low watermark again (or a
+ * pause bound passes, so two clients feeding each other cannot deadlock).
+ * QoS 1/2 messages are never dropped for a connected subscriber. */
+void session_update_congestion(struct session *s);
+bool session_is_congested(const struct session *s);
+void client_pause(struct client *c);
+void client_resume(struct client *c);
+
 /* Expire offline sessions whose time is up. */
 void session_expire_offline(struct broker *b, int64_t now_ms);
 
@@ -194,6 +207,8 @@ struct client {
     struct out_item *out_head, *out_tail;
     size_t out_bytes;
     bool want_write;
+    bool paused;                    /* back-pressure: input not read */
+    uint64_t pause_timer;
     /* v5 limits the client announced */
     uint32_t max_packet_out;        /* 0: none */
     uint16_t receive_max_out;       /* inflight window towards the client */
@@ -209,6 +224,8 @@ int client_send(struct client *c, const uint8_t *pkt, size_t len);
 int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qos, bool retain,
                         bool dup, uint16_t packet_id, const uint32_t *sub_ids, size_t n_sub_ids,
                         int64_t now_ms);
+/* Handle the packets already read (after a pause). */
+void client_process_buffered(struct client *c);
 /* (Re)arm the keep-alive timer once CONNECT is accepted. */
 void client_start_keepalive(struct client *c);
 /* Close: v5 clients get DISCONNECT with `reason` first when reason != 0 and

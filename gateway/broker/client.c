@@ -21,11 +21,11 @@ static void client_flush(struct client *c);
 
 static void update_events(struct client *c)
 {
-    uint32_t ev = EPOLLIN | (c->out_head ? EPOLLOUT : 0);
     bool want = c->out_head != NULL;
     if (want != c->want_write) {
         c->want_write = want;
-        loop_fd_modify(c->broker->loop, c->fd, ev);
+        loop_fd_modify(c->broker->loop, c->fd,
+                       (c->paused ? 0 : EPOLLIN) | (want ? EPOLLOUT : 0));
     }
 }
 
@@ -122,6 +122,8 @@ static bool process_input(struct client *c)
             return false;
         }
         off += size;
+        if (c->paused)
+            break; /* back-pressure: the rest waits in rbuf */
     }
     if (c->closed)
         return false;
@@ -130,10 +132,15 @@ static bool process_input(struct client *c)
     return true;
 }
 
+void client_process_buffered(struct client *c)
+{
+    process_input(c);
+}
+
 static void client_read(struct client *c)
 {
     size_t budget = READ_BUDGET;
-    while (budget > 0 && !c->closed) {
+    while (budget > 0 && !c->closed && !c->paused) {
         if (rbuf_reserve(c, c->rlen + READ_CHUNK)) {
             client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
             return;
@@ -280,6 +287,8 @@ static void client_flush(struct client *c)
     }
     if (!c->closed)
         update_events(c);
+    if (c->session && c->session->congested)
+        session_update_congestion(c->session);
 }
 
 int client_send(struct client *c, const uint8_t *pkt, size_t len)
@@ -415,6 +424,7 @@ void client_close(struct client *c, uint8_t reason, const char *why, bool normal
     if (c->timer)
         loop_timer_cancel(b->loop, c->timer);
     c->timer = 0;
+    client_resume(c); /* only to drop the pause's bookkeeping: closed clients read nothing */
     loop_fd_remove(b->loop, c->fd);
     close(c->fd);
     c->fd = -1;
@@ -429,6 +439,7 @@ void client_close(struct client *c, uint8_t reason, const char *why, bool normal
     if (s) {
         s->client = NULL;
         s->offline_since_ms = loop_now_ms(b->loop);
+        session_update_congestion(s);
         if (!s->persistent)
             session_destroy(s);
     }

@@ -30,6 +30,10 @@ struct session *session_create(struct broker *b, const char *id, size_t len)
 void session_destroy(struct session *s)
 {
     struct broker *b = s->broker;
+    if (s->congested) {
+        s->congested = false;
+        b->congested--;
+    }
     strmap_remove(&b->sessions, s->client_id, strlen(s->client_id));
     for (size_t i = 0; i < s->n_subs; i++) {
         subs_remove(b->subs, s->subs[i].filter, s);
@@ -191,8 +195,10 @@ void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool 
     memcpy(q.sub_ids, sub_ids, q.n_sub_ids * sizeof(uint32_t));
     if (s->client && s->client->connected && s->n_queue == 0 && send_now(s, &q))
         return;
-    if (!s->client && qos == 0) {
-        s->broker->stats.messages_dropped++; /* QoS 0 is not kept for offline sessions */
+    if (qos == 0 && (!s->client || s->congested)) {
+        /* QoS 0 is not kept for offline sessions, nor queued behind a
+         * subscriber that is already behind: dropped and counted. */
+        s->broker->stats.messages_dropped++;
         return;
     }
     if (queue_push(s, &q)) {
@@ -200,6 +206,7 @@ void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool 
         log_warn("broker", "queue of '%s' is full: message on '%s' dropped", s->client_id,
                  m->topic);
     }
+    session_update_congestion(s);
 }
 
 void session_pump(struct session *s)
@@ -212,6 +219,8 @@ void session_pump(struct session *s)
         s->head = (s->head + 1) % s->cap_queue;
         s->n_queue--;
     }
+    if (s->congested)
+        session_update_congestion(s);
 }
 
 void session_resend_inflight(struct session *s)
