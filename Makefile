@@ -7,9 +7,11 @@
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make V=1             show full command lines
 #   make SANITIZE=address,undefined     sanitizer build (in its own build directory)
-#   make CROSS_COMPILE=aarch64-linux-gnu-   cross build (in its own build directory)
+#   make CROSS=arm64 | CROSS=armhf      Raspberry Pi cross build (build/<triplet>)
+#   make test-cross      cross-build for arm64 and armhf, run the tests under qemu-user
 
 VERSION      := 0.1.0
+comma        := ,
 PREFIX       ?= /usr/local
 BINDIR       ?= $(PREFIX)/bin
 SYSCONFDIR   ?= /etc
@@ -20,20 +22,57 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
 
+# ---- cross builds for the Raspberry Pi ---------------------------------------
+# CROSS names the Debian architecture: arm64 (Pi 3/4/5 with a 64-bit OS) or
+# armhf (32-bit Raspberry Pi OS, ARMv7 and up: Pi 2/3/4, Zero 2). It picks
+# Debian's cross compiler, and compiles and links against a sysroot,
+# build/sysroot-<arch>: that architecture's -dev packages and everything they
+# need, fetched from Debian's archive and unpacked there by
+# `make deps CROSS=<arch>`, which leaves the host's dpkg alone (see README).
+# CROSS_COMPILE=<triplet>- says the same thing the compiler's way.
+CROSS_ARCHES  := arm64 armhf
+TRIPLET_arm64 := aarch64-linux-gnu
+TRIPLET_armhf := arm-linux-gnueabihf
+CROSS         ?=
 CROSS_COMPILE ?=
+ifneq ($(CROSS),)
+ifeq ($(TRIPLET_$(CROSS)),)
+$(error CROSS=$(CROSS): expected one of $(CROSS_ARCHES))
+endif
+CROSS_COMPILE := $(TRIPLET_$(CROSS))-
+else ifneq ($(CROSS_COMPILE),)
+CROSS := $(firstword $(foreach a,$(CROSS_ARCHES),$(if $(filter $(TRIPLET_$(a))-,$(notdir $(CROSS_COMPILE))),$(a))))
+endif
+
 CC           := $(CROSS_COMPILE)gcc
 AR           := $(CROSS_COMPILE)ar
 PKG_CONFIG   ?= pkg-config
 SANITIZE     ?=
+BUILD_ROOT   ?= build
+
+ifneq ($(CROSS_COMPILE),)
+TRIPLET      := $(patsubst %-,%,$(notdir $(CROSS_COMPILE)))
+endif
+ifneq ($(CROSS),)
+SYSROOT      ?= $(abspath $(BUILD_ROOT))/sysroot-$(CROSS)
+SYSROOT_FLAGS := --sysroot=$(SYSROOT)
+ifeq ($(filter deps deps-cross test-cross clean,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(SYSROOT)/.packages),)
+$(error no $(CROSS) sysroot in $(SYSROOT): run `make deps CROSS=$(CROSS)` first)
+endif
+endif
+# Only the target's .pc files, with their paths moved into the sysroot.
+# (Make 4.3 does not pass exported variables to $(shell), hence the prefix.)
+override PKG_CONFIG := PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) \
+    PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(TRIPLET)/pkgconfig:$(SYSROOT)/usr/share/pkgconfig $(PKG_CONFIG)
+endif
 
 # Each flavour (plain, sanitized, cross) gets its own tree so they never mix objects.
-BUILD_ROOT   ?= build
+BUILD_BASE   := $(BUILD_ROOT)$(if $(TRIPLET),/$(TRIPLET))
 ifneq ($(SANITIZE),)
-BUILD        ?= $(BUILD_ROOT)/san
-else ifneq ($(CROSS_COMPILE),)
-BUILD        ?= $(BUILD_ROOT)/$(patsubst %-,%,$(CROSS_COMPILE))
+BUILD        ?= $(BUILD_BASE)/san
 else
-BUILD        ?= $(BUILD_ROOT)
+BUILD        ?= $(BUILD_BASE)
 endif
 
 GIT_REV      := $(shell git rev-parse --short HEAD 2>/dev/null)
@@ -54,14 +93,20 @@ PKG_CFLAGS   := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS  := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-ALL_CFLAGS   := -std=c11 $(WARNINGS) $(DEFINES) $(OPTFLAGS) -I. $(PKG_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS  := -Wl,--as-needed $(LDFLAGS)
+ALL_CFLAGS   := -std=c11 $(SYSROOT_FLAGS) $(WARNINGS) $(DEFINES) $(OPTFLAGS) -I. $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS  := $(SYSROOT_FLAGS) -Wl,--as-needed $(LDFLAGS)
 # Paho ships no .pc file on Debian: link the async+TLS flavour by name.
 LIBS         := $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm
 
 ifneq ($(SANITIZE),)
 ALL_CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_LDFLAGS  += -fsanitize=$(SANITIZE)
+# On a cross build the tests run under qemu, where the target's sysroot has no
+# sanitizer runtime: link it in.
+ifneq ($(CROSS_COMPILE),)
+ALL_LDFLAGS  += $(if $(filter address,$(subst $(comma), ,$(SANITIZE))),-static-libasan) \
+                $(if $(filter undefined,$(subst $(comma), ,$(SANITIZE))),-static-libubsan)
+endif
 else
 # What Debian builds packages with (dpkg-buildflags): checked string and
 # memory functions (they need an optimised build), stack canaries, a
@@ -96,7 +141,8 @@ UNIT_HOBJS   := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 
 DEPS         := $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d)
 
-.PHONY: all run test test-unit test-san bench install uninstall clean deps
+.PHONY: all run test test-unit test-san test-cross bench install uninstall clean deps deps-cross \
+        unit-tests
 .DEFAULT_GOAL := all
 
 all: $(MQGATE)
@@ -147,9 +193,16 @@ bench: deps all
 DEB_PKGS := gcc make pkg-config libserialport-dev libmodbus-dev libpaho-mqtt-dev \
             libyaml-dev libssl-dev libsystemd-dev libcmocka-dev \
             mosquitto mosquitto-clients socat python3 systemd
+# For a Pi architecture: on the host, the cross compiler and qemu-user; in
+# the sysroot, the target's C library and these (with what they depend on).
+CROSS_LIB_PKGS := libserialport-dev libmodbus-dev libpaho-mqtt-dev libyaml-dev \
+                  libssl-dev libsystemd-dev libcmocka-dev
+SYSROOT_PKGS   := libc6-dev $(CROSS_LIB_PKGS)
+cross_host_pkgs = gcc-$(TRIPLET_$(1)) qemu-user
 
-deps:
-	$(Q)missing=""; for p in $(DEB_PKGS); do \
+# $(call install_missing,PACKAGES): installs those not installed yet.
+define install_missing
+	$(Q)missing=""; for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -158,6 +211,69 @@ deps:
 	    $$SUDO apt-get update -qq && \
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+# $(call make_sysroot,ARCH): build/sysroot-ARCH, unless it already holds
+# SYSROOT_PKGS. apt-get runs with its own state under build/ (lists, archives,
+# an empty dpkg status, ARCH as its only architecture), so it resolves the
+# whole dependency closure, downloads it, and touches nothing of the host's;
+# dpkg-deb unpacks each package twice: merged into the sysroot, and alone
+# with its control files under build/sysroot-ARCH.pkgs/ (for dpkg-shlibdeps).
+# Absolute symlinks are made relative so they point inside the sysroot. A
+# package list that fails to download (a mirror mid-sync) is reported and
+# the others are used: the closure comes from one consistent set either way.
+define make_sysroot
+	$(Q)root=$(abspath $(BUILD_ROOT))/sysroot-$(1); apt=$$root.apt; pkgs=$$root.pkgs; want="$(SYSROOT_PKGS)"; \
+	if [ -f $$root/.packages ] && [ "$$(cat $$root/.packages)" = "$$want" ]; then exit 0; fi; \
+	echo "deps: sysroot $$root"; \
+	rm -rf $$root $$apt $$pkgs && mkdir -p $$root $$pkgs $$apt/lists/partial $$apt/archives/partial && \
+	: >$$apt/status && \
+	set -- -q -o APT::Architecture=$(1) -o APT::Architectures=$(1) \
+	    -o Dir::State=$$apt -o Dir::State::Lists=$$apt/lists -o Dir::State::status=$$apt/status \
+	    -o Dir::Cache=$$apt -o Dir::Cache::Archives=$$apt/archives \
+	    -o APT::Sandbox::User=root -o Debug::NoLocking=1 -o Acquire::Languages=none && \
+	if ! apt-get "$$@" update >$$apt/update.log 2>&1; then \
+	    grep -E '^(Err|E):' $$apt/update.log >&2; \
+	    echo "deps: warning: some $(1) package lists did not download; using the others" >&2; \
+	fi; \
+	apt-get "$$@" install -y --download-only --no-install-recommends $$want >$$apt/install.log 2>&1 \
+	    || { cat $$apt/install.log >&2; exit 1; }; \
+	for d in $$apt/archives/*.deb; do \
+	    n=$$(dpkg-deb -f $$d Package) && dpkg-deb -x $$d $$root && dpkg-deb -R $$d $$pkgs/$$n || exit 1; \
+	done; \
+	rm -f $$apt/archives/*.deb; \
+	for r in $$root $$pkgs/*; do \
+	    find $$r -type l -lname '/*' | while IFS= read -r l; do \
+	        ln -sfn "$$(realpath -ms --relative-to="$$(dirname "$$l")" "$$r$$(readlink "$$l")")" "$$l"; \
+	    done; \
+	done; \
+	printf '%s' "$$want" >$$root/.packages
+endef
+
+deps:
+	$(call install_missing,$(DEB_PKGS) $(if $(CROSS),$(call cross_host_pkgs,$(CROSS))))
+	$(if $(CROSS),$(call make_sysroot,$(CROSS)))
+
+# Everything test-cross needs, with one apt-get run on the host.
+deps-cross:
+	$(call install_missing,$(DEB_PKGS) $(foreach a,$(CROSS_ARCHES),$(call cross_host_pkgs,$(a))))
+	$(call make_sysroot,arm64)
+	$(call make_sysroot,armhf)
+
+# ---- Raspberry Pi: cross builds under qemu-user ------------------------------
+# Builds mqgate and its unit tests for every Pi architecture with the same
+# flags (-Werror included), and once more for armhf with UBSan (32-bit
+# overflows, misaligned access), then runs every unit test and the CLI test
+# under qemu-user. (ASan does not run under qemu-arm: see README.)
+# It needs a non-ARM Debian machine (CI's amd64); on a Pi, use `make test`.
+test-cross: deps-cross
+	$(Q)for a in $(CROSS_ARCHES); do \
+	    $(MAKE) --no-print-directory CROSS=$$a all unit-tests || exit 1; \
+	done
+	$(Q)$(MAKE) --no-print-directory CROSS=armhf SANITIZE=undefined all unit-tests
+	$(Q)tests/cross/run.sh \
+	    $(foreach a,$(CROSS_ARCHES),$(a):$(BUILD_ROOT)/$(TRIPLET_$(a)):$(abspath $(BUILD_ROOT))/sysroot-$(a)) \
+	    armhf:$(BUILD_ROOT)/$(TRIPLET_armhf)/san:$(abspath $(BUILD_ROOT))/sysroot-armhf
 
 # ---- install ---------------------------------------------------------------
 install: all
