@@ -79,6 +79,8 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
     }
     loop_set_before_sleep(loop, before_sleep, b);
     b->sessions_expiry_timer = loop_timer_add(loop, 1000, on_expiry_timer, b);
+    b->started_ms = loop_clock_ms();
+    b->sys_interval_ms = cfg->sys_interval / 1000;
     return b;
 }
 
@@ -208,6 +210,7 @@ int broker_listen(struct broker *b)
             return rc;
         }
     }
+    sys_start(b);
     return 0;
 }
 
@@ -336,6 +339,8 @@ void broker_free(struct broker *b)
     subs_free(b->subs);
     if (b->sessions_expiry_timer)
         loop_timer_cancel(b->loop, b->sessions_expiry_timer);
+    if (b->sys_timer)
+        loop_timer_cancel(b->loop, b->sys_timer);
     loop_set_before_sleep(b->loop, NULL, NULL);
     for (size_t i = 0; i < b->n_listeners; i++)
         free(b->listeners[i].bind);

@@ -83,6 +83,9 @@ struct broker {
     uint64_t delivery_serial;       /* to merge overlapping subscriptions */
     uint64_t assigned_ids;          /* for v5 clients that send no id */
     uint64_t sessions_expiry_timer;
+    int64_t started_ms;
+    int64_t sys_interval_ms;        /* 0: no $SYS topics */
+    uint64_t sys_timer;
     size_t congested;               /* sessions over their high watermark */
     size_t paused;                  /* publishers not being read (back-pressure) */
     struct broker_stats stats;
@@ -90,6 +93,10 @@ struct broker {
 
 /* Route a message to every matching subscription (and nowhere else). */
 void broker_route(struct broker *b, struct broker_msg *m);
+
+/* $SYS topics (sys.c): publish the version, then every figure each interval. */
+void sys_start(struct broker *b);
+void sys_publish(struct broker *b);
 
 /* ---- retained messages (retain.c) --------------------------------------- */
 

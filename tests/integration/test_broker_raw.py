@@ -240,6 +240,25 @@ def run(port):
 
     backpressure(port)
 
+    # $SYS: the version is retained from the start; figures follow
+    c, _ = session(port, "sys-reader")
+    c.send(packet(0x82, struct.pack(">H", 2) + string("$SYS/broker/#") + b"\x00"))
+    c.read_packet()
+    retained = []
+    try:
+        for _ in range(20):
+            p = c.read_packet(timeout=1)
+            if p is None:
+                break
+            retained.append(p)
+    except TimeoutError:
+        pass
+    check("$SYS/broker/version is retained",
+          any(b"$SYS/broker/version" in p and b"mqgate" in p for p in retained), retained[:3])
+    check("$SYS/broker/clients/connected is published",
+          any(b"$SYS/broker/clients/connected" in p for p in retained))
+    c.close()
+
     # The broker still serves well-behaved clients after all that
     c, ack = session(port, "still-fine")
     check("broker still accepts clients", ack == b"\x20\x02\x00\x00", ack)
