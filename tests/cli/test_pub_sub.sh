@@ -320,5 +320,69 @@ pub -V 5 -t c/5 -m small
 wait_exit "$conn_pid"
 same "v5: connect properties (a packet over maximum-packet-size is not sent)" "$(lines conn)" "small,"
 
+# ---- a scripted broker: SUBACK refusals, inbound topic aliases, QoS 2 repeats ----
+cat >"$work/fake.py" <<'PY'
+import socket, struct, sys
+def recv_exact(c, n):
+    b = b""
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d: raise EOFError
+        b += d
+    return b
+def read_packet(c):
+    t = recv_exact(c, 1)[0]; mult = 1; n = 0
+    while True:
+        d = recv_exact(c, 1)[0]; n += (d & 127) * mult; mult *= 128
+        if d < 128: break
+    return t >> 4, recv_exact(c, n)
+def pkt(t, body): return bytes([t, len(body)]) + body
+def publish(topic, payload, alias, qos=0, pid=0, dup=False):
+    body = struct.pack(">H", len(topic)) + topic
+    if qos: body += struct.pack(">H", pid)
+    body += bytes([3, 0x23]) + struct.pack(">H", alias) + payload
+    return pkt(0x30 | (8 if dup else 0) | qos << 1, body)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(4); s.settimeout(30)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+for _ in range(2):
+    c, _a = s.accept(); c.settimeout(10)
+    try:
+        read_packet(c); c.sendall(pkt(0x20, b"\0\0\0"))
+        t, body = read_packet(c)
+        pid = body[:2]; rest = body[3 + body[2]:]; filters = []
+        while rest:
+            n = struct.unpack(">H", rest[:2])[0]; filters.append(rest[2:2 + n]); rest = rest[3 + n:]
+        codes = bytes(0x87 if f.startswith(b"denied") else 1 for f in filters)
+        c.sendall(pkt(0x90, pid + b"\0" + codes))
+        if all(f.startswith(b"denied") for f in filters):
+            continue
+        c.sendall(publish(b"al/1", b"one", 1) + publish(b"", b"two", 1))
+        c.sendall(publish(b"", b"q2", 1, 2, 5) + publish(b"", b"q2", 1, 2, 5, dup=True))
+        recs = [read_packet(c)[0] for _ in range(2)]
+        c.sendall(pkt(0x62, b"\0\5"))
+        comp = read_packet(c)[0]
+        open(sys.argv[1] + ".acks", "w").write("%s %s" % (recs, comp))
+        while read_packet(c)[0] != 14: pass
+    except (EOFError, OSError):
+        pass
+    finally:
+        c.close()
+PY
+timeout 40 /usr/bin/python3 "$work/fake.py" "$work/fake.port" &
+fake_pid=$!
+bg_pids+=("$fake_pid")
+for _ in $(seq 1 50); do [ -s "$work/fake.port" ] && break; sleep 0.1; done
+fport=$(cat "$work/fake.port" 2>/dev/null)
+timeout 10 "$MQGATE" sub -p "$fport" -V 5 -t denied/x >/dev/null 2>"$work/fake1.err"
+same "every subscription refused: exit" $? 1
+check "... says which and why" grep -q "subscription to 'denied/x' refused: not authorized" "$work/fake1.err"
+timeout 10 "$MQGATE" sub -p "$fport" -V 5 -q 2 -t 'al/#' -t denied/y -C 3 -v >"$work/fake2.out" 2>"$work/fake2.err"
+same "one subscription refused: exit after -C 3" $? 0
+check "... the refused one is reported" grep -q "subscription to 'denied/y' refused" "$work/fake2.err"
+same "inbound topic aliases resolved, QoS 2 repeat delivered once" "$(tr '\n' , <"$work/fake2.out")" "al/1 one,al/1 two,al/1 q2,"
+wait_exit "$fake_pid"
+same "QoS 2 received: PUBREC for both copies, PUBCOMP after PUBREL" "$(cat "$work/fake.port.acks" 2>/dev/null)" "[5, 5] 7"
+
 echo "pubsub: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
