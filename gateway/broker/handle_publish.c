@@ -78,6 +78,10 @@ int handle_publish(struct client *c, const struct mqtt_publish *p)
     if (p->qos == 1) {
         send_ack(c, MQTT_PUBACK, p->packet_id, 0);
     } else if (p->qos == 2) {
+        /* QoS 2 messages wait for PUBREL: the client may have at most our
+         * receive maximum of them open (MQTT-3.3.4-9). */
+        if (s->n_rx_qos2 >= b->limits.receive_maximum)
+            return MQTT_RC_RECEIVE_MAX_EXCEEDED;
         if (session_rx_qos2_add(s, p->packet_id))
             return MQTT_RC_SERVER_BUSY;
         send_ack(c, MQTT_PUBREC, p->packet_id, 0);

@@ -239,6 +239,7 @@ def run(port):
     check("takeover: new connection accepted", ack is not None and ack[3] == 0)
 
     backpressure(port)
+    qos2_across_reconnect(port)
 
     # $SYS: the version is retained from the start; figures follow
     c, _ = session(port, "sys-reader")
@@ -262,6 +263,44 @@ def run(port):
     # The broker still serves well-behaved clients after all that
     c, ack = session(port, "still-fine")
     check("broker still accepts clients", ack == b"\x20\x02\x00\x00", ack)
+
+
+def qos2_across_reconnect(port):
+    """QoS 2 exactly once when either side reconnects in the middle of a flow."""
+    sub, _ = session(port, "q2-sub", clean=False)
+    sub.send(packet(0x82, struct.pack(">H", 1) + string("q2r/t") + b"\x02"))
+    sub.read_packet()
+    pub, _ = session(port, "q2-pub", clean=False)
+    pub.send(packet(0x34, string("q2r/t") + b"\x00\x05" + b"exactly-once"))
+    check("q2 reconnect: PUBREC", pub.read_packet() == b"\x50\x02\x00\x05")
+    pub.close()  # gone before PUBREL
+    first = sub.read_packet()
+    check("q2 reconnect: subscriber gets the message", first is not None and first.endswith(b"exactly-once"))
+    sub.close()  # gone before PUBREC
+    # The publisher comes back and resends with DUP: acknowledged, not redelivered.
+    pub, ack = session(port, "q2-pub", clean=False)
+    check("q2 reconnect: publisher's session is present", ack == b"\x20\x02\x01\x00", ack)
+    pub.send(packet(0x3C, string("q2r/t") + b"\x00\x05" + b"exactly-once"))
+    check("q2 reconnect: PUBREC again for the DUP", pub.read_packet() == b"\x50\x02\x00\x05")
+    pub.send(b"\x62\x02\x00\x05")
+    check("q2 reconnect: PUBCOMP", pub.read_packet() == b"\x70\x02\x00\x05")
+    # The subscriber comes back: the message is resent once with DUP set.
+    sub, ack = session(port, "q2-sub", clean=False)
+    check("q2 reconnect: subscriber's session is present", ack == b"\x20\x02\x01\x00", ack)
+    again = sub.read_packet()
+    check("q2 reconnect: resent with DUP", again is not None and again[0] == 0x3C
+          and again.endswith(b"exactly-once"), again)
+    pid = again[2 + 2 + 5:2 + 2 + 5 + 2] if again else b"\x00\x01"
+    sub.send(b"\x50\x02" + pid)
+    check("q2 reconnect: PUBREL", sub.read_packet() == b"\x62\x02" + pid)
+    sub.send(b"\x70\x02" + pid)
+    try:
+        extra = sub.read_packet(timeout=0.5)
+    except TimeoutError:
+        extra = None
+    check("q2 reconnect: delivered exactly once", extra is None, extra)
+    sub.close()
+    pub.close()
 
 
 def backpressure(port, count=3000, size=1024):
