@@ -8,7 +8,9 @@
 #   make V=1             show full command lines
 #   make SANITIZE=address,undefined     sanitizer build (in its own build directory)
 #   make CROSS=arm64 | CROSS=armhf      Raspberry Pi cross build (build/<triplet>)
-#   make test-cross      cross-build for arm64 and armhf, run the tests under qemu-user
+#   make test-cross      cross-build for arm64 and armhf, run the tests under
+#                        qemu-user, build and check the .deb of every architecture
+#   make deb             build/deb/mqgate_<version>_<arch>.deb (CROSS= for a Pi)
 
 VERSION      := 0.1.0
 comma        := ,
@@ -46,11 +48,15 @@ endif
 
 CC           := $(CROSS_COMPILE)gcc
 AR           := $(CROSS_COMPILE)ar
+STRIP        := $(CROSS_COMPILE)strip
 PKG_CONFIG   ?= pkg-config
 SANITIZE     ?=
 BUILD_ROOT   ?= build
 
-ifneq ($(CROSS_COMPILE),)
+ifeq ($(CROSS_COMPILE),)
+DEB_ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
+else
+DEB_ARCH     := $(CROSS)
 TRIPLET      := $(patsubst %-,%,$(notdir $(CROSS_COMPILE)))
 endif
 ifneq ($(CROSS),)
@@ -142,7 +148,7 @@ UNIT_HOBJS   := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 DEPS         := $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d)
 
 .PHONY: all run test test-unit test-san test-cross bench install uninstall clean deps deps-cross \
-        unit-tests
+        deb debs unit-tests
 .DEFAULT_GOAL := all
 
 all: $(MQGATE)
@@ -199,6 +205,9 @@ CROSS_LIB_PKGS := libserialport-dev libmodbus-dev libpaho-mqtt-dev libyaml-dev \
                   libssl-dev libsystemd-dev libcmocka-dev
 SYSROOT_PKGS   := libc6-dev $(CROSS_LIB_PKGS)
 cross_host_pkgs = gcc-$(TRIPLET_$(1)) qemu-user
+# Building the .deb (`make deb` installs them), and checking it.
+DEB_TOOLS      := dpkg-dev binutils file help2man
+PACKAGING_PKGS := $(DEB_TOOLS) lintian
 
 # $(call install_missing,PACKAGES): installs those not installed yet.
 define install_missing
@@ -256,24 +265,199 @@ deps:
 
 # Everything test-cross needs, with one apt-get run on the host.
 deps-cross:
-	$(call install_missing,$(DEB_PKGS) $(foreach a,$(CROSS_ARCHES),$(call cross_host_pkgs,$(a))))
+	$(call install_missing,$(DEB_PKGS) $(PACKAGING_PKGS) $(foreach a,$(CROSS_ARCHES),$(call cross_host_pkgs,$(a))))
 	$(call make_sysroot,arm64)
 	$(call make_sysroot,armhf)
 
-# ---- Raspberry Pi: cross builds under qemu-user ------------------------------
+# ---- Raspberry Pi: cross builds under qemu-user, and the .deb ----------------
 # Builds mqgate and its unit tests for every Pi architecture with the same
 # flags (-Werror included), and once more for armhf with UBSan (32-bit
-# overflows, misaligned access), then runs every unit test and the CLI test
-# under qemu-user. (ASan does not run under qemu-arm: see README.)
+# overflows, misaligned access), builds the .deb of the host and of each Pi,
+# then runs every unit test and the CLI test under qemu-user and checks each
+# .deb. (ASan does not run under qemu-arm: see README.)
 # It needs a non-ARM Debian machine (CI's amd64); on a Pi, use `make test`.
+HOST_DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+
 test-cross: deps-cross
 	$(Q)for a in $(CROSS_ARCHES); do \
 	    $(MAKE) --no-print-directory CROSS=$$a all unit-tests || exit 1; \
 	done
 	$(Q)$(MAKE) --no-print-directory CROSS=armhf SANITIZE=undefined all unit-tests
+	$(Q)$(MAKE) --no-print-directory debs
 	$(Q)tests/cross/run.sh \
 	    $(foreach a,$(CROSS_ARCHES),$(a):$(BUILD_ROOT)/$(TRIPLET_$(a)):$(abspath $(BUILD_ROOT))/sysroot-$(a)) \
-	    armhf:$(BUILD_ROOT)/$(TRIPLET_armhf)/san:$(abspath $(BUILD_ROOT))/sysroot-armhf
+	    armhf:$(BUILD_ROOT)/$(TRIPLET_armhf)/san:$(abspath $(BUILD_ROOT))/sysroot-armhf \
+	    $(foreach a,$(HOST_DEB_ARCH) $(CROSS_ARCHES),--deb $(BUILD_ROOT)/deb/mqgate_$(DEB_VERSION)_$(a).deb)
+
+# ---- Debian package ----------------------------------------------------------
+# `make deb` packages the build of this architecture (CROSS=arm64|armhf for a
+# Pi) as build/deb/mqgate_<version>_<arch>.deb with dpkg-deb, no debhelper:
+# `make install` into a staging root, plus the control files below. Depends
+# comes from dpkg-shlibdeps over the stripped binary, which reads the target
+# architecture's shlibs/symbols files of the libraries it links.
+DEB_VERSION    ?= $(VERSION)
+DEB_MAINTAINER ?= mqgate developers <dev@mqgate.invalid>
+DEB_DIR        := $(BUILD_ROOT)/deb
+DEB_FILE       := $(DEB_DIR)/mqgate_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_STAGE      := $(BUILD)/deb-root
+DEB_WORK       := $(BUILD)/deb-work
+# The commit's date, so the same commit gives the same package.
+DEB_DATE       := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+
+# The package's texts. A version without a Debian revision makes it a native
+# package, so its changelog is changelog.gz.
+define DEB_DESCRIPTION
+Description: edge gateway from serial sensors (Modbus RTU, UART) to MQTT
+ mqgate polls Modbus RTU slaves and raw UART sensors (text lines, NMEA,
+ binary frames), turns each reading into a topic and a payload as a YAML
+ file says, and publishes it to an embedded MQTT 3.1.1/5.0 broker; an
+ upstream bridge forwards chosen topics to a cloud broker, keeping them in a
+ crash-safe disk spool while the link is down.
+ .
+ This package runs it as the systemd service mqgate.service, as the system
+ user mqgate (in group dialout), configured by /etc/mqgate/mqgate.yaml.
+endef
+
+define DEB_COPYRIGHT
+mqgate, an edge gateway from serial sensors to MQTT.
+
+Copyright $(shell date -u -d @$(DEB_DATE) +%Y) the mqgate developers <dev@mqgate.invalid>
+
+No licence has been chosen for mqgate yet; until one is, all rights are
+reserved by its authors.
+endef
+
+define DEB_CHANGELOG
+mqgate ($(DEB_VERSION)) unstable; urgency=medium
+
+  * Built from $(if $(GIT_REV),commit $(GIT_REV),a source tree outside git).
+
+ -- $(DEB_MAINTAINER)  $(shell LC_ALL=C date -u -R -d @$(DEB_DATE))
+endef
+
+# The maintainer scripts: create the user (sysusers) and the state directory
+# (tmpfiles), let group mqgate read the configuration, then what
+# dh_installsystemd would do: enable the service and (re)start it.
+define DEB_POSTINST
+#!/bin/sh
+set -e
+if [ "$$1" = configure ]; then
+    systemd-sysusers mqgate.conf
+    if command -v systemd-tmpfiles >/dev/null; then
+        systemd-tmpfiles --create mqgate.conf || true
+    fi
+    if ! dpkg-statoverride --list /etc/mqgate/mqgate.yaml >/dev/null; then
+        dpkg-statoverride --update --add root mqgate 0640 /etc/mqgate/mqgate.yaml
+    fi
+fi
+if [ "$$1" = configure ] || [ "$$1" = abort-upgrade ] || [ "$$1" = abort-deconfigure ] || [ "$$1" = abort-remove ]; then
+    deb-systemd-helper unmask mqgate.service >/dev/null || true
+    if deb-systemd-helper --quiet was-enabled mqgate.service; then
+        deb-systemd-helper enable mqgate.service >/dev/null || true
+    else
+        deb-systemd-helper update-state mqgate.service >/dev/null || true
+    fi
+    if [ -d /run/systemd/system ]; then
+        systemctl --system daemon-reload >/dev/null || true
+        if [ -n "$$2" ]; then action=restart; else action=start; fi
+        deb-systemd-invoke "$$action" mqgate.service >/dev/null || true
+    fi
+fi
+endef
+
+define DEB_PRERM
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$$1" = remove ]; then
+    deb-systemd-invoke stop mqgate.service >/dev/null || true
+fi
+endef
+
+define DEB_POSTRM
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$$1" = remove ] && command -v deb-systemd-helper >/dev/null; then
+    deb-systemd-helper mask mqgate.service >/dev/null || true
+fi
+if [ "$$1" = purge ]; then
+    if command -v deb-systemd-helper >/dev/null; then
+        deb-systemd-helper purge mqgate.service >/dev/null || true
+        deb-systemd-helper unmask mqgate.service >/dev/null || true
+    fi
+    if dpkg-statoverride --list /etc/mqgate/mqgate.yaml >/dev/null; then
+        dpkg-statoverride --remove /etc/mqgate/mqgate.yaml
+    fi
+    rm -rf /var/lib/mqgate
+fi
+endef
+# Sections help2man adds to what `mqgate --help` says.
+define DEB_MAN_EXTRA
+[FILES]
+.TP
+.I /etc/mqgate/mqgate.yaml
+The configuration; `mqgate help config` prints its reference.
+.TP
+.I /var/lib/mqgate
+State: the bridge's spool and the broker's retained messages.
+.TP
+.I /usr/share/doc/mqgate/examples
+Example configurations.
+[EXIT STATUS]
+0 on success, 1 on a runtime failure, 2 on a usage or configuration error.
+[SEE ALSO]
+.BR systemctl (1),
+.BR journalctl (1):
+the service is mqgate.service.
+endef
+export DEB_DESCRIPTION DEB_COPYRIGHT DEB_CHANGELOG DEB_POSTINST DEB_PRERM DEB_POSTRM DEB_MAN_EXTRA
+
+debs:
+	$(Q)$(MAKE) --no-print-directory deb
+	$(Q)for a in $(filter-out $(HOST_DEB_ARCH),$(CROSS_ARCHES)); do \
+	    $(MAKE) --no-print-directory CROSS=$$a deb || exit 1; \
+	done
+
+deb: all
+	$(call install_missing,$(DEB_TOOLS))
+	$(quiet) DEB $(DEB_FILE)
+	$(Q)test -n "$(DEB_ARCH)" || { echo "deb: unknown Debian architecture; use CROSS=arm64|armhf" >&2; exit 1; }
+	$(Q)rm -rf $(DEB_STAGE) $(DEB_WORK) && mkdir -p $(DEB_STAGE)/DEBIAN $(DEB_WORK)/debian $(DEB_DIR)
+	$(Q)$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(DEB_STAGE)) PREFIX=/usr \
+	    SYSTEMDUNITDIR=/lib/systemd/system >/dev/null
+	$(Q)$(STRIP) --remove-section=.comment --remove-section=.note --strip-unneeded \
+	    $(DEB_STAGE)/usr/bin/mqgate
+	$(Q)chmod 0644 $(DEB_STAGE)/etc/mqgate/mqgate.yaml
+	$(Q)printf '%s\n' "$$DEB_COPYRIGHT" >$(DEB_STAGE)/usr/share/doc/mqgate/copyright
+	$(Q)printf '%s\n' "$$DEB_CHANGELOG" | gzip -9n >$(DEB_STAGE)/usr/share/doc/mqgate/changelog.gz
+	$(Q)$(if $(CROSS_COMPILE),$(MAKE) -s --no-print-directory CROSS= CROSS_COMPILE= SANITIZE= all)
+	$(Q)mkdir -p $(DEB_STAGE)/usr/share/man/man1 && printf '%s\n' "$$DEB_MAN_EXTRA" >$(DEB_WORK)/man.extra && \
+	    SOURCE_DATE_EPOCH=$(DEB_DATE) help2man -N -i $(DEB_WORK)/man.extra \
+	        -n "edge gateway from serial sensors (Modbus RTU, UART) to MQTT" $(BUILD_ROOT)/mqgate \
+	    | gzip -9n >$(DEB_STAGE)/usr/share/man/man1/mqgate.1.gz
+	$(Q)printf '%s\n' "$$DEB_POSTINST" >$(DEB_STAGE)/DEBIAN/postinst
+	$(Q)printf '%s\n' "$$DEB_PRERM" >$(DEB_STAGE)/DEBIAN/prerm
+	$(Q)printf '%s\n' "$$DEB_POSTRM" >$(DEB_STAGE)/DEBIAN/postrm
+	$(Q)chmod 0755 $(DEB_STAGE)/DEBIAN/postinst $(DEB_STAGE)/DEBIAN/prerm $(DEB_STAGE)/DEBIAN/postrm
+	$(Q)echo /etc/mqgate/mqgate.yaml >$(DEB_STAGE)/DEBIAN/conffiles
+	$(Q)printf 'Source: mqgate\n\nPackage: mqgate\nArchitecture: any\n' >$(DEB_WORK)/debian/control
+	$(Q)$(if $(SYSROOT),pkgdirs=$$(for d in $(SYSROOT).pkgs/*; do \
+	    [ -e $$d/DEBIAN/shlibs ] || [ -e $$d/DEBIAN/symbols ] && printf -- '-S%s ' $$d; done);) \
+	depends=$$(cd $(DEB_WORK) && CC=$(CC) dpkg-architecture -a $(DEB_ARCH) -c dpkg-shlibdeps -O $$pkgdirs \
+	        $(abspath $(DEB_STAGE))/usr/bin/mqgate 2>$(abspath $(DEB_WORK))/shlibdeps.log \
+	    | sed -n 's/^shlibs:Depends=//p') || true; \
+	if [ -z "$$depends" ]; then echo "deb: dpkg-shlibdeps failed:" >&2; cat $(DEB_WORK)/shlibdeps.log >&2; exit 1; fi; \
+	size=$$(du -sk --apparent-size --exclude=DEBIAN $(DEB_STAGE) | cut -f1); \
+	{ printf 'Package: mqgate\nVersion: %s\nArchitecture: %s\n' "$(DEB_VERSION)" "$(DEB_ARCH)"; \
+	  printf 'Maintainer: %s\nInstalled-Size: %s\n' "$(DEB_MAINTAINER)" "$$size"; \
+	  printf 'Depends: %s, systemd | systemd-standalone-sysusers | systemd-sysusers\n' "$$depends"; \
+	  printf 'Section: net\nPriority: optional\n'; \
+	  printf '%s\n' "$$DEB_DESCRIPTION"; } >$(DEB_STAGE)/DEBIAN/control
+	$(Q)cd $(DEB_STAGE) && find . -path ./DEBIAN -prune -o -path ./etc -prune -o -type f -printf '%P\0' \
+	    | LC_ALL=C sort -z | xargs -0 md5sum >DEBIAN/md5sums
+	$(Q)SOURCE_DATE_EPOCH=$(DEB_DATE) dpkg-deb --root-owner-group -Zxz --build $(DEB_STAGE) $(DEB_FILE) >/dev/null
 
 # ---- install ---------------------------------------------------------------
 install: all
