@@ -295,6 +295,12 @@ void broker_route(struct broker *b, struct broker_msg *m)
         client_pause(m->origin->client);
 }
 
+void broker_publish_will(struct broker *b, struct broker_msg *will)
+{
+    retain_store(b, will);
+    broker_route(b, will);
+}
+
 int broker_publish(struct broker *b, const char *topic, const void *payload, size_t len, int qos,
                    bool retain)
 {

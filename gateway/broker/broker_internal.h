@@ -151,6 +151,8 @@ struct session {
     uint16_t next_packet_id;
     uint64_t last_delivery;         /* broker->delivery_serial of the last delivery */
     bool congested;                 /* counted in broker->congested */
+    struct broker_msg *pending_will; /* v5 will waiting out its delay */
+    uint64_t will_timer;
 };
 
 struct session *session_find(struct broker *b, const char *id, size_t len);
@@ -179,6 +181,15 @@ void session_update_congestion(struct session *s);
 bool session_is_congested(const struct session *s);
 void client_pause(struct client *c);
 void client_resume(struct client *c);
+
+/* MQTT 5 will delay: the will of a connection that failed is published
+ * after `delay_s`, unless the session is resumed first; if the session ends
+ * sooner, it is published then (MQTT-3.1.3-9). Takes a reference. */
+void session_delay_will(struct session *s, struct broker_msg *will, uint32_t delay_s);
+/* The client is back: a pending will is dropped. */
+void session_cancel_will(struct session *s);
+/* Publish the will now (routing and retaining it). */
+void broker_publish_will(struct broker *b, struct broker_msg *will);
 
 /* Expire offline sessions whose time is up. */
 void session_expire_offline(struct broker *b, int64_t now_ms);

@@ -429,8 +429,10 @@ void client_close(struct client *c, uint8_t reason, const char *why, bool normal
     close(c->fd);
     c->fd = -1;
     if (c->will && !normal) {
-        retain_store(b, c->will);
-        broker_route(b, c->will);
+        if (c->will_delay && c->session && c->session->persistent)
+            session_delay_will(c->session, c->will, c->will_delay);
+        else
+            broker_publish_will(b, c->will);
     }
     if (c->connected)
         b->stats.clients_connected--;

@@ -40,6 +40,8 @@ static struct session *attach_session(struct client *c, const char *id, size_t l
         s = NULL;
     }
     *present = s != NULL;
+    if (s)
+        session_cancel_will(s); /* back within the will delay: no will */
     return s ? s : session_create(b, id, len);
 }
 

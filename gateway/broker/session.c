@@ -27,9 +27,44 @@ struct session *session_create(struct broker *b, const char *id, size_t len)
     return s;
 }
 
+static int64_t on_will_timer(struct loop *loop, void *data)
+{
+    (void)loop;
+    struct session *s = data;
+    struct broker_msg *will = s->pending_will;
+    s->pending_will = NULL;
+    s->will_timer = 0;
+    broker_publish_will(s->broker, will);
+    msg_unref(will);
+    return LOOP_TIMER_STOP;
+}
+
+void session_delay_will(struct session *s, struct broker_msg *will, uint32_t delay_s)
+{
+    session_cancel_will(s);
+    s->pending_will = msg_ref(will);
+    s->will_timer = loop_timer_add(s->broker->loop, (int64_t)delay_s * 1000, on_will_timer, s);
+}
+
+void session_cancel_will(struct session *s)
+{
+    if (s->will_timer)
+        loop_timer_cancel(s->broker->loop, s->will_timer);
+    s->will_timer = 0;
+    msg_unref(s->pending_will);
+    s->pending_will = NULL;
+}
+
 void session_destroy(struct session *s)
 {
     struct broker *b = s->broker;
+    if (s->pending_will) {
+        /* The session ends before the will delay: the will goes now. */
+        struct broker_msg *will = msg_ref(s->pending_will);
+        session_cancel_will(s);
+        broker_publish_will(b, will);
+        msg_unref(will);
+    }
     if (s->congested) {
         s->congested = false;
         b->congested--;

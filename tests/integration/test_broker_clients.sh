@@ -114,5 +114,28 @@ timeout 10 mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -i expiring -c -x 60 
 check "v5: an expired message is dropped; the other arrives with its remaining lifetime" \
     grep -Eq '^fresh (5[0-9]|60)$' "$work/e2.out"
 
+# Will delay: published after the delay when the client does not come back,
+# not at all when it does.
+sub wd -V mqttv5 -t v5/willdelay -W 6 -F '%p'
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -i delayed -c -x 60 -t v5/none -d \
+    --will-topic v5/willdelay --will-payload late -D will will-delay-interval 1 >"$work/wd1.raw" 2>&1 &
+victim=$!
+wait_for "$work/wd1.raw" "received CONNACK" || bad "will-delay client did not connect"
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+sleep 0.4
+check "v5: a delayed will is not sent at once" [ -z "$(messages wd)" ]
+wait_messages wd 1
+check "v5: a delayed will is sent after its delay" [ "$(messages wd)" = late ]
+
+sub wd2 -V mqttv5 -t v5/willdelay2 -W 4 -F '%p'
+stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -i comeback -c -x 60 -t v5/none -d \
+    --will-topic v5/willdelay2 --will-payload never -D will will-delay-interval 2 >"$work/wd2.raw" 2>&1 &
+victim=$!
+wait_for "$work/wd2.raw" "received CONNACK" || bad "will-delay client did not connect"
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+timeout 5 mosquitto_sub -h 127.0.0.1 -p "$port" -V mqttv5 -i comeback -c -x 60 -t v5/none -W 1 >/dev/null 2>&1
+sleep 2.5
+check "v5: no will when the client comes back within the delay" [ -z "$(messages wd2)" ]
+
 stop_broker
 finish
