@@ -6,7 +6,8 @@
 # and exits non-zero when anything failed.
 #   tests/cross/run.sh [ARCH:BUILD_DIR:SYSROOT]... [--deb FILE.deb]...
 # ARCH is arm64 or armhf; SYSROOT is the one `make deps CROSS=ARCH` made
-# (build/sysroot-ARCH).
+# (build/sysroot-ARCH). Tests see MQGATE_QEMU (qemu-aarch64 or qemu-arm) in
+# their environment.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -65,6 +66,8 @@ for target in "${targets[@]}"; do
     [ -d "$sysroot" ] || { echo "no $sysroot: make deps CROSS=$arch" >&2; exit 2; }
     echo "== $arch: tests in $build under $qemu"
 
+    # A test that meets something qemu-user cannot do can tell it runs there.
+    export MQGATE_QEMU=$qemu
     # The command-line tests run "$MQGATE"; this makes that run under qemu.
     wrapper=$tmp/mqgate-$arch
     printf '#!/bin/sh\nQEMU_LD_PREFIX=%s exec %s %s/mqgate "$@"\n' "$sysroot" "$qemu" "$build" >"$wrapper"
