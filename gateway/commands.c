@@ -27,12 +27,20 @@ const struct command commands[] = {
       "  -q, --quiet         print only problems\n"
       "  -h, --help          this help\n",
       cmd_check },
-    { "help", "show help for a command, or the configuration reference",
-      "usage: mqgate help [COMMAND | config]\n"
+    { "broker", "run the MQTT broker on its own",
+      "usage: mqgate broker [-p PORT] [-c FILE] [-v]\n"
       "\n"
-      "Without arguments, list the commands. With a command, show its help.\n"
-      "'mqgate help config' prints the reference of every configuration key.\n",
-      cmd_help },
+      "Run the embedded MQTT 3.1.1/5.0 broker alone. Without -c it listens on\n"
+      "127.0.0.1:1883 only (this machine), like Mosquitto 2; with -c it takes the\n"
+      "'broker' section of FILE. Try it in two terminals:\n"
+      "  mqgate sub -t 'demo/#' -v\n"
+      "  mqgate pub -t demo/hi -m hello\n"
+      "\n"
+      "  -p, --port PORT     port of the first listener (0: any free port, logged)\n"
+      "  -c, --config FILE   configuration file\n"
+      "  -v, --verbose       debug logging\n"
+      "  -h, --help          this help\n",
+      cmd_broker },
     { "pub", "publish an MQTT message to a broker",
       "usage: mqgate pub -t TOPIC (-m MSG | -f FILE | -l | -n | -s) [OPTIONS]\n"
       "\n"
@@ -118,6 +126,12 @@ const struct command commands[] = {
       "\n"
       "example: mqgate sub -t 'home/#' -v\n",
       cmd_sub },
+    { "help", "show help for a command, or the configuration reference",
+      "usage: mqgate help [COMMAND | config]\n"
+      "\n"
+      "Without arguments, list the commands. With a command, show its help.\n"
+      "'mqgate help config' prints the reference of every configuration key.\n",
+      cmd_help },
     { NULL, NULL, NULL, NULL },
 };
 

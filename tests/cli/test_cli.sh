@@ -38,7 +38,7 @@ expect_exit 2 "$MQGATE" frobnicate
 expect_in "$tmp/err" "'frobnicate' is not a command"
 
 # --- every subcommand has --help, and `help NAME` says the same ---
-for cmd in run check help; do
+for cmd in run check broker pub sub help; do
     expect_exit 0 "$MQGATE" "$cmd" --help
     expect_in "$tmp/out" "usage: mqgate $cmd"
     cp "$tmp/out" "$tmp/help1"
@@ -113,6 +113,26 @@ wait "$pid"; rc=$?
 pid=
 [ "$rc" = 0 ] && ok || bad "run exited $rc after SIGTERM"
 expect_in "$tmp/run.log" "stopped by SIGTERM"
+
+# --- "Try MQTT in two terminals", as the README shows it ---
+"$MQGATE" broker -p 0 2>"$tmp/broker.log" &
+bpid=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$tmp/broker.log" && break; sleep 0.05; done
+bport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/broker.log" | head -1)
+if [ -n "$bport" ]; then
+    ok
+    timeout 10 "$MQGATE" sub -d -p "$bport" -t 'demo/#' -v -C 1 >"$tmp/demo.out" 2>"$tmp/demo.err" &
+    spid=$!
+    for _ in $(seq 1 100); do grep -q "received SUBACK" "$tmp/demo.err" && break; sleep 0.05; done
+    "$MQGATE" pub -p "$bport" -t demo/hi -m hello
+    wait "$spid"
+    grep -qx "demo/hi hello" "$tmp/demo.out" && ok || bad "two terminals: sub printed '$(cat "$tmp/demo.out")'"
+else
+    bad "mqgate broker did not start: $(cat "$tmp/broker.log")"
+fi
+kill -TERM "$bpid" 2>/dev/null
+wait "$bpid"; rc=$?
+[ "$rc" = 0 ] && ok || bad "mqgate broker exited $rc after SIGTERM"
 
 # --- the reference in config/README.md is the generated one ---
 expect_exit 0 "$MQGATE" help config

@@ -94,9 +94,10 @@ messages() {
     grep -v -e '^Client ' -e '^Subscribed ' -e '^Timed out' "$work/$1.raw" 2>/dev/null
 }
 
-# wait_messages NAME COUNT: bounded wait until NAME printed COUNT messages.
+# wait_messages NAME COUNT: bounded wait (10 s, for loaded CI machines) until
+# NAME printed COUNT messages.
 wait_messages() {
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 100); do
         [ "$(messages "$1" | wc -l)" -ge "$2" ] && return 0
         sleep 0.1
     done

@@ -18,7 +18,8 @@ for V in mqttv311 mqttv5; do
     pub -V $V -t "t/$V/basic" -q 1 -m one
     pub -V $V -t "t/$V/basic" -q 2 -m two
     wait_messages basic 3
-    check "$V: qos 0/1/2 delivered in order" [ "$(messages basic | tr '\n' ,)" = "0 zero,1 one,2 two," ]
+    check "$V: qos 0/1/2 delivered in order (got: $(messages basic | tr '\n' ,))" \
+        [ "$(messages basic | tr '\n' ,)" = "0 zero,1 one,2 two," ]
 
     # --- delivered QoS = min(publish, granted) ---
     sub down -V $V -t "t/$V/down" -q 0 -C 1 -F '%q %p'
