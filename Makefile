@@ -174,6 +174,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_HOBJS) $(LIBMQGATE)
 
 unit-tests: $(UNIT_BINS)
 
+# Benchmark tools: one .c each, linked with the library (the MQTT codec).
+$(BUILD)/tests/bench/%: tests/bench/%.c $(LIBMQGATE)
+	$(quiet) BENCH $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBMQGATE)
+
 # ---- the two commands of the README ---------------------------------------
 DEMO_CONFIG ?= config/demo.yaml
 
@@ -190,8 +196,9 @@ test: deps
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
-bench: deps all
+bench: deps all $(BUILD)/tests/bench/mqtt_load
 	$(Q)tests/bench/run.sh $(BUILD)
+	$(Q)tests/bench/broker_bench.sh $(BUILD)
 
 # ---- packages ------------------------------------------------------------
 # Debian packages the build, the tests and the demo need. `make deps` installs

@@ -61,8 +61,9 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
     strmap_init(&b->sessions);
     strmap_init(&b->retained);
     b->subs = subs_new(NULL, NULL);
+    b->scratch = malloc(BROKER_SCRATCH_SIZE);
     b->listeners = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*b->listeners));
-    if (!b->subs || !b->listeners) {
+    if (!b->subs || !b->listeners || !b->scratch) {
         broker_free(b);
         return NULL;
     }
@@ -351,5 +352,6 @@ void broker_free(struct broker *b)
     for (size_t i = 0; i < b->n_listeners; i++)
         free(b->listeners[i].bind);
     free(b->listeners);
+    free(b->scratch);
     free(b);
 }

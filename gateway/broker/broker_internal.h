@@ -70,8 +70,13 @@ struct listener {
     char *bind;
 };
 
+/* One read buffer for every connection (the loop has one thread): an idle
+ * connection then costs no read buffer of its own. */
+#define BROKER_SCRATCH_SIZE (64 * 1024)
+
 struct broker {
     struct loop *loop;
+    uint8_t *scratch;               /* BROKER_SCRATCH_SIZE bytes */
     struct broker_limits limits;
     struct listener *listeners;
     size_t n_listeners;
@@ -146,6 +151,7 @@ struct session {
     size_t n_inflight, cap_inflight;
     struct queued *queue;           /* FIFO: head .. head+n_queue */
     size_t head, n_queue, cap_queue;
+    uint64_t queued_bytes;          /* payload bytes in the queue */
     uint16_t *rx_qos2;              /* packet ids of QoS 2 received, not released */
     size_t n_rx_qos2, cap_rx_qos2;
     uint16_t next_packet_id;

@@ -84,51 +84,67 @@ static void refuse_bad_connect(struct client *c, uint8_t reason, const uint8_t *
         client_send(c, buf, n);
 }
 
-/* Handle every complete packet in rbuf. Returns false when the client closed. */
-static bool process_input(struct client *c)
+/* Handle every complete packet at the start of buf. Returns the bytes used
+ * (the rest is a partial packet, or packets left for after a pause), or -1
+ * when the client was closed. */
+static long process_packets(struct client *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
-    while (!c->closed && off < c->rlen) {
+    while (!c->closed && off < len) {
         struct mqtt_fixed_header hdr;
         const char *why = NULL;
-        int rc = mqtt_decode_fixed_header(c->rbuf + off, c->rlen - off,
-                                          c->broker->limits.max_packet_size, &hdr, &why);
+        int rc = mqtt_decode_fixed_header(buf + off, len - off, c->broker->limits.max_packet_size,
+                                          &hdr, &why);
         if (rc < 0) {
             client_close(c, (uint8_t)-rc, why, false);
-            return false;
+            return -1;
         }
         size_t size = hdr.header_len + (size_t)hdr.remaining;
-        if (rc == 0 || c->rlen - off < size) {
-            if (rc > 0 && rbuf_reserve(c, size)) {
-                client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
-                return false;
-            }
+        if (rc == 0 || len - off < size)
             break;
-        }
         struct mqtt_packet pkt;
-        rc = mqtt_decode(c->rbuf + off, size, c->version ? c->version : MQTT_V311,
+        rc = mqtt_decode(buf + off, size, c->version ? c->version : MQTT_V311,
                          c->broker->limits.max_packet_size, &pkt, &why);
         if (rc <= 0) {
             uint8_t reason = rc < 0 ? (uint8_t)-rc : MQTT_RC_MALFORMED_PACKET;
             if (!c->connected)
-                refuse_bad_connect(c, reason, c->rbuf + off + hdr.header_len, hdr.remaining);
+                refuse_bad_connect(c, reason, buf + off + hdr.header_len, hdr.remaining);
             client_close(c, reason, why ? why : "malformed packet", false);
-            return false;
+            return -1;
         }
         c->broker->stats.bytes_received += size;
         int reason = dispatch(c, &pkt);
         if (reason) {
             client_close(c, (uint8_t)reason, mqtt_reason_name((unsigned)reason), false);
-            return false;
+            return -1;
         }
         off += size;
         if (c->paused)
             break; /* back-pressure: the rest waits in rbuf */
     }
-    if (c->closed)
+    return c->closed ? -1 : (long)off;
+}
+
+/* Idle connections hold no read buffer: rbuf exists only while a partial
+ * packet (or input held back by a pause) is waiting. */
+static void rbuf_release_if_empty(struct client *c)
+{
+    if (c->rlen == 0 && c->rbuf) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+}
+
+/* Handle the packets in rbuf. Returns false when the client closed. */
+static bool process_input(struct client *c)
+{
+    long used = process_packets(c, c->rbuf, c->rlen);
+    if (used < 0)
         return false;
-    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-    c->rlen -= off;
+    memmove(c->rbuf, c->rbuf + used, c->rlen - (size_t)used);
+    c->rlen -= (size_t)used;
+    rbuf_release_if_empty(c);
     return true;
 }
 
@@ -137,15 +153,51 @@ void client_process_buffered(struct client *c)
     process_input(c);
 }
 
+/* Read into the broker's shared buffer and handle what is complete there;
+ * only a leftover is copied to the client's own buffer. */
+static bool read_shared(struct client *c, ssize_t *n)
+{
+    struct broker *b = c->broker;
+    *n = read(c->fd, b->scratch, BROKER_SCRATCH_SIZE);
+    if (*n <= 0)
+        return true;
+    c->last_rx_ms = loop_now_ms(b->loop);
+    long used = process_packets(c, b->scratch, (size_t)*n);
+    if (used < 0)
+        return false;
+    size_t left = (size_t)*n - (size_t)used;
+    if (left && rbuf_reserve(c, left)) {
+        client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+        return false;
+    }
+    if (left)
+        memcpy(c->rbuf, b->scratch + used, left);
+    c->rlen = left;
+    return true;
+}
+
+/* Continue a partial packet in the client's own buffer. */
+static bool read_own(struct client *c, ssize_t *n)
+{
+    if (rbuf_reserve(c, c->rlen + READ_CHUNK)) {
+        client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+        return false;
+    }
+    *n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (*n <= 0)
+        return true;
+    c->rlen += (size_t)*n;
+    c->last_rx_ms = loop_now_ms(c->broker->loop);
+    return process_input(c);
+}
+
 static void client_read(struct client *c)
 {
     size_t budget = READ_BUDGET;
     while (budget > 0 && !c->closed && !c->paused) {
-        if (rbuf_reserve(c, c->rlen + READ_CHUNK)) {
-            client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+        ssize_t n;
+        if (!(c->rlen == 0 ? read_shared(c, &n) : read_own(c, &n)))
             return;
-        }
-        ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n == 0) {
             client_close(c, 0, "connection closed by client", false);
             return;
@@ -157,11 +209,7 @@ static void client_read(struct client *c)
                 client_close(c, 0, strerror(errno), false);
             return;
         }
-        c->rlen += (size_t)n;
         budget -= (size_t)n < budget ? (size_t)n : budget;
-        c->last_rx_ms = loop_now_ms(c->broker->loop);
-        if (!process_input(c))
-            return;
     }
 }
 

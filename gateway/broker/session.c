@@ -204,6 +204,8 @@ static int queue_push(struct session *s, const struct queued *q)
     const struct broker_limits *lim = &s->broker->limits;
     if (lim->max_queued_messages && s->n_queue >= lim->max_queued_messages)
         return -1;
+    if (lim->max_queued_bytes && s->queued_bytes + q->msg->payload_len > lim->max_queued_bytes)
+        return -1;
     if (s->n_queue == s->cap_queue) {
         size_t cap = s->cap_queue ? s->cap_queue * 2 : 16;
         struct queued *p = malloc(cap * sizeof(*p));
@@ -219,6 +221,7 @@ static int queue_push(struct session *s, const struct queued *q)
     struct queued *slot = &s->queue[(s->head + s->n_queue++) % s->cap_queue];
     *slot = *q;
     msg_ref(q->msg);
+    s->queued_bytes += q->msg->payload_len;
     return 0;
 }
 
@@ -250,6 +253,7 @@ void session_pump(struct session *s)
         struct queued *q = &s->queue[s->head];
         if (!send_now(s, q))
             return;
+        s->queued_bytes -= q->msg->payload_len;
         msg_unref(q->msg);
         s->head = (s->head + 1) % s->cap_queue;
         s->n_queue--;
