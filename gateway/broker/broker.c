@@ -42,6 +42,7 @@ static void limits_from_config(struct broker_limits *l, const struct cfg_broker 
 static void before_sleep(struct loop *loop, void *data)
 {
     (void)loop;
+    client_flush_dirty(data);
     client_free_dead(data);
 }
 

@@ -82,6 +82,7 @@ struct broker {
     size_t n_listeners;
     struct client *clients;         /* every open connection */
     struct client *dead;            /* closed, freed before the next sleep */
+    struct client *dirty;           /* output queued this turn, written before the next sleep */
     struct strmap sessions;         /* client id → struct session */
     struct strmap retained;         /* topic → struct broker_msg */
     struct subs *subs;
@@ -231,6 +232,8 @@ struct client {
     struct out_item *out_head, *out_tail;
     size_t out_bytes;
     bool want_write;
+    bool dirty;                     /* on broker->dirty */
+    struct client *dirty_next;
     bool paused;                    /* back-pressure: input not read */
     uint64_t pause_timer;
     /* v5 limits the client announced */
@@ -256,6 +259,9 @@ void client_start_keepalive(struct client *c);
  * the connection is established; the will is sent unless `normal`. */
 void client_close(struct client *c, uint8_t reason, const char *why, bool normal);
 void client_free_dead(struct broker *b);
+/* Write what every client queued during this loop turn: one writev per
+ * client per turn rather than one per packet. */
+void client_flush_dirty(struct broker *b);
 
 /* ---- packet handlers (handle_*.c) ---------------------------------------
  * Each returns 0, or a v5 reason code (> 0) to close the connection with. */

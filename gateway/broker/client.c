@@ -288,6 +288,29 @@ static void out_append(struct client *c, struct out_item *it)
     c->out_bytes += it->head_len + (it->msg ? it->msg->payload_len : 0);
 }
 
+/* Writes wait for the end of the loop turn, so the packets a turn produces
+ * for one client leave in one writev (under load: far fewer syscalls; when
+ * idle the turn ends at once, so no latency is added). */
+static void mark_dirty(struct client *c)
+{
+    if (c->dirty || c->want_write)
+        return; /* already due, or waiting for EPOLLOUT */
+    c->dirty = true;
+    c->dirty_next = c->broker->dirty;
+    c->broker->dirty = c;
+}
+
+void client_flush_dirty(struct broker *b)
+{
+    while (b->dirty) {
+        struct client *c = b->dirty;
+        b->dirty = c->dirty_next;
+        c->dirty = false;
+        if (!c->closed)
+            client_flush(c);
+    }
+}
+
 static void out_item_free(struct out_item *it)
 {
     msg_unref(it->msg);
@@ -352,8 +375,7 @@ int client_send(struct client *c, const uint8_t *pkt, size_t len)
     memcpy(it->head, pkt, len);
     it->head_len = len;
     out_append(c, it);
-    if (!c->want_write)
-        client_flush(c);
+    mark_dirty(c);
     return 0;
 }
 
@@ -427,8 +449,7 @@ int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qo
     it->msg = msg_ref((struct broker_msg *)m);
     out_append(c, it);
     c->broker->stats.messages_sent++;
-    if (!c->want_write)
-        client_flush(c);
+    mark_dirty(c);
     return 0;
 }
 
