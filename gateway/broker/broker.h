@@ -36,6 +36,27 @@ void broker_free(struct broker *b);
 int broker_publish(struct broker *b, const char *topic, const void *payload, size_t len,
                    int qos, bool retain);
 
+/* ---- in-process subscribers ----------------------------------------------
+ * The gateway's own parts (the bridge, command handling) subscribe without a
+ * socket. Their callback runs on the loop's thread, synchronously, once per
+ * matching message; it may publish into the broker. Trusted: no limits. */
+typedef void broker_local_fn(void *ctx, const char *topic, const void *payload, size_t len,
+                             int qos, bool retain);
+
+struct broker_local;
+
+/* A subscriber named `name` (for logs). NULL when out of memory. */
+struct broker_local *broker_local_new(struct broker *b, const char *name, broker_local_fn *fn,
+                                      void *ctx);
+/* Subscribe to a filter (wildcards and $share allowed) at `qos` (the QoS the
+ * callback is told, min'ed with the message's). Retained messages that match
+ * are delivered at once. 0, -EINVAL (bad filter or QoS), -ENOMEM. */
+int broker_local_subscribe(struct broker_local *l, const char *filter, int qos);
+/* 0, or -ENOENT when not subscribed to that filter. */
+int broker_local_unsubscribe(struct broker_local *l, const char *filter);
+/* Unsubscribe from everything and free; before broker_free. NULL: no-op. */
+void broker_local_free(struct broker_local *l);
+
 struct broker_stats {
     uint64_t clients_connected;
     uint64_t messages_received;

@@ -159,6 +159,8 @@ struct session {
     uint64_t last_delivery;         /* broker->delivery_serial of the last delivery */
     bool congested;                 /* counted in broker->congested */
     struct broker_msg *pending_will; /* v5 will waiting out its delay */
+    broker_local_fn *local_fn;      /* in-process subscriber: no client, no queue */
+    void *local_ctx;
     uint64_t will_timer;
 };
 
@@ -221,6 +223,7 @@ struct client {
     bool connected;                 /* CONNECT accepted */
     bool closed;
     bool send_will;
+    bool no_problem_info;           /* v5: the client asked for no reason strings */
     uint16_t keepalive;             /* seconds, 0 = none */
     int64_t last_rx_ms;
     uint64_t timer;

@@ -458,8 +458,15 @@ int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qo
 static void send_disconnect(struct client *c, uint8_t reason, const char *why)
 {
     struct mqtt_disconnect d = { .type = MQTT_DISCONNECT, .reason = reason };
-    (void)why;
-    uint8_t buf[64];
+    /* The reason string says why in words, unless the client asked not to
+     * get them (Request Problem Information 0, MQTT-3.1.2-29). */
+    if (why && !c->no_problem_info) {
+        d.props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+        size_t len = strlen(why);
+        d.props.reason_string = (struct mqtt_bytes){ (const uint8_t *)why,
+                                                     (uint32_t)(len < 200 ? len : 200) };
+    }
+    uint8_t buf[256];
     size_t n = mqtt_encode_disconnect(buf, sizeof(buf), &d, MQTT_V5);
     if (n && n <= sizeof(buf) && write(c->fd, buf, n) < 0) {
         /* best effort: the connection is going away either way */

@@ -112,6 +112,11 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
 {
     struct broker *b = c->broker;
     c->version = p->version;
+    if (c->version == MQTT_V5 && mqtt_props_has(&p->props, MQTT_PROP_AUTH_METHOD))
+        return refuse(c, MQTT_RC_BAD_AUTH_METHOD, "enhanced authentication is not offered");
+    c->no_problem_info = c->version == MQTT_V5 &&
+                         mqtt_props_has(&p->props, MQTT_PROP_REQUEST_PROBLEM_INFO) &&
+                         p->props.request_problem_info == 0;
     int reason = check_credentials(c, p);
     if (reason)
         return refuse(c, (uint8_t)reason, "not authorized");

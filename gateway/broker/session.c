@@ -58,6 +58,10 @@ void session_cancel_will(struct session *s)
 void session_destroy(struct session *s)
 {
     struct broker *b = s->broker;
+    /* In-process sessions are not in the client-id map (a client could pick
+     * the same name). */
+    if (!s->local_fn)
+        strmap_remove(&b->sessions, s->client_id, strlen(s->client_id));
     if (s->pending_will) {
         /* The session ends before the will delay: the will goes now. */
         struct broker_msg *will = msg_ref(s->pending_will);
@@ -69,7 +73,6 @@ void session_destroy(struct session *s)
         s->congested = false;
         b->congested--;
     }
-    strmap_remove(&b->sessions, s->client_id, strlen(s->client_id));
     for (size_t i = 0; i < s->n_subs; i++) {
         subs_remove(b->subs, s->subs[i].filter, s);
         free(s->subs[i].filter);
@@ -228,6 +231,11 @@ static int queue_push(struct session *s, const struct queued *q)
 void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool retain,
                      const uint32_t *sub_ids, size_t n_sub_ids)
 {
+    if (s->local_fn) {
+        if (!msg_expired(m, loop_now_ms(s->broker->loop)))
+            s->local_fn(s->local_ctx, m->topic, m->payload, m->payload_len, qos, retain);
+        return;
+    }
     struct queued q = { .msg = m, .qos = qos, .retain = retain };
     q.n_sub_ids = (uint8_t)(n_sub_ids < 4 ? n_sub_ids : 4);
     memcpy(q.sub_ids, sub_ids, q.n_sub_ids * sizeof(uint32_t));
