@@ -244,6 +244,9 @@ struct client {
     uint16_t receive_max_out;       /* inflight window towards the client */
     uint16_t topic_alias_max_in;    /* what we granted */
     char **aliases_in;              /* topic alias → topic, from the client */
+    uint16_t topic_alias_max_out;   /* what the client accepts from us */
+    uint16_t aliases_out_used;
+    struct strmap aliases_out;      /* topic → alias number we assigned */
 };
 
 struct client *client_accept(struct broker *b, const struct listener *l, int fd,

@@ -405,6 +405,30 @@ static size_t encode_publish_head(uint8_t *out, size_t cap, const struct mqtt_pu
     return 1 + vlen + body;
 }
 
+/* MQTT 5 topic aliases towards the client, when it accepts them: the first
+ * PUBLISH on a topic sets an alias, later ones send only the alias. Aliases
+ * are handed out first come until the client's maximum; no eviction. */
+static void use_topic_alias(struct client *c, struct mqtt_publish *p)
+{
+    if (c->version != MQTT_V5 || c->topic_alias_max_out == 0)
+        return;
+    void *known = strmap_get(&c->aliases_out, (const char *)p->topic.data, p->topic.len);
+    uint16_t alias = (uint16_t)(uintptr_t)known;
+    if (!alias) {
+        if (c->aliases_out_used >= c->topic_alias_max_out)
+            return;
+        alias = (uint16_t)(c->aliases_out_used + 1);
+        if (strmap_put(&c->aliases_out, (const char *)p->topic.data, p->topic.len,
+                       (void *)(uintptr_t)alias))
+            return; /* out of memory: the full topic works just as well */
+        c->aliases_out_used = alias;
+    } else {
+        p->topic.len = 0;
+    }
+    p->props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+    p->props.topic_alias = alias;
+}
+
 int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qos, bool retain,
                         bool dup, uint16_t packet_id, const uint32_t *sub_ids, size_t n_sub_ids,
                         int64_t now_ms)
@@ -430,6 +454,7 @@ int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qo
             p.props.subscription_id = sub_ids[0];
         }
     }
+    use_topic_alias(c, &p);
     struct out_item *it = malloc(sizeof(*it) + 1024);
     if (!it) {
         client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
@@ -540,6 +565,7 @@ void client_free_dead(struct broker *b)
             for (size_t i = 0; i <= c->topic_alias_max_in; i++)
                 free(c->aliases_in[i]);
         free(c->aliases_in);
+        strmap_free(&c->aliases_out);
         msg_unref(c->will);
         free(c->rbuf);
         free(c);

@@ -63,6 +63,8 @@ static void take_client_limits(struct client *c, const struct mqtt_props *props)
         c->receive_max_out = props->receive_max;
     if (mqtt_props_has(props, MQTT_PROP_MAX_PACKET_SIZE))
         c->max_packet_out = props->max_packet_size;
+    if (mqtt_props_has(props, MQTT_PROP_TOPIC_ALIAS_MAX))
+        c->topic_alias_max_out = props->topic_alias_max;
 }
 
 static void send_connack(struct client *c, bool present, const char *assigned, bool ka_changed)

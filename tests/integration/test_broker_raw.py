@@ -240,6 +240,7 @@ def run(port):
 
     backpressure(port)
     qos2_across_reconnect(port)
+    v5_options(port)
 
     # $SYS: the version is retained from the start; figures follow
     c, _ = session(port, "sys-reader")
@@ -263,6 +264,65 @@ def run(port):
     # The broker still serves well-behaved clients after all that
     c, ack = session(port, "still-fine")
     check("broker still accepts clients", ack == b"\x20\x02\x00\x00", ack)
+
+
+def v5_options(port):
+    """Topic aliases both ways, no-local, retain handling, retain as published."""
+    # Outbound aliases: the client accepts 5 (property 0x22)
+    sub, ack = session(port, "alias-sub", version=5, props=b"\x22\x00\x05")
+    sub.send(packet(0x82, struct.pack(">H", 1) + b"\x00" + string("al/t") + b"\x00"))
+    sub.read_packet()
+    pub, _ = session(port, "alias-pub", version=5)
+    # Inbound aliases: set alias 1 with the topic, then use it with an empty topic
+    pub.send(packet(0x30, string("al/t") + b"\x03\x23\x00\x01" + b"one"))
+    pub.send(packet(0x30, string("") + b"\x03\x23\x00\x01" + b"two"))
+    first, second = sub.read_packet(), sub.read_packet()
+    check("v5 outbound alias: the first PUBLISH carries topic and alias 1",
+          first == b"\x30\x0d" + string("al/t") + b"\x03\x23\x00\x01" + b"one", first)
+    check("v5 outbound alias: the second carries only the alias (inbound alias resolved)",
+          second == b"\x30\x09" + string("") + b"\x03\x23\x00\x01" + b"two", second)
+    pub.send(packet(0x30, string("") + b"\x03\x23\x00\x0b" + b"bad"))
+    d = pub.read_packet()
+    check("v5 alias above the maximum: DISCONNECT 0x94", d is not None and d[0] == 0xE0 and d[2] == 0x94, d)
+    sub.close()
+
+    # No local: a client subscribed with no-local does not get its own message
+    c, _ = session(port, "nolocal", version=5)
+    c.send(packet(0x82, struct.pack(">H", 1) + b"\x00" + string("nl/t") + b"\x04"))
+    c.read_packet()
+    c.send(packet(0x30, string("nl/t") + b"\x00" + b"mine"))
+    other, _ = session(port, "nolocal-other", version=5)
+    other.send(packet(0x30, string("nl/t") + b"\x00" + b"theirs"))
+    got = c.read_packet()
+    check("v5 no-local: own message not delivered, another client's is", got is not None and got.endswith(b"theirs"), got)
+    c.close()
+    other.close()
+
+    # Retain handling 2: no retained message at subscribe; 0: retained sent;
+    # retain as published keeps RETAIN on a live message, without it it is cleared
+    p, _ = session(port, "rh-pub", version=5)
+    p.send(packet(0x31, string("rh/t") + b"\x00" + b"kept"))
+    time.sleep(0.2)
+    s2, _ = session(port, "rh2", version=5)
+    s2.send(packet(0x82, struct.pack(">H", 1) + b"\x00" + string("rh/t") + b"\x20"))
+    s2.read_packet()
+    try:
+        extra = s2.read_packet(timeout=0.5)
+    except TimeoutError:
+        extra = None
+    check("v5 retain handling 2: no retained message", extra is None, extra)
+    s0, _ = session(port, "rh0", version=5)
+    s0.send(packet(0x82, struct.pack(">H", 1) + b"\x00" + string("rh/t") + b"\x08"))  # RAP
+    s0.read_packet()
+    got = s0.read_packet()
+    check("v5 retain handling 0: retained message with RETAIN set", got is not None and got[0] == 0x31, got)
+    p.send(packet(0x31, string("rh/t") + b"\x00" + b"live"))
+    live_rap, live_plain = s0.read_packet(), s2.read_packet()
+    check("v5 retain as published: RETAIN kept", live_rap is not None and live_rap[0] == 0x31, live_rap)
+    check("v5 without retain as published: RETAIN cleared", live_plain is not None and live_plain[0] == 0x30, live_plain)
+    p.send(packet(0x31, string("rh/t") + b"\x00"))  # clear the retained message
+    for x in (p, s0, s2):
+        x.close()
 
 
 def qos2_across_reconnect(port):
