@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/template.h"
+#include "gateway/broker/broker.h"
 #include "gateway/commands.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
@@ -17,8 +19,41 @@ struct run_state {
     const char *path;
     struct config *cfg;
     struct loop *loop;
+    struct broker *broker;
     int stop_signal;
 };
+
+/* The gateway's retained status topic: "online" while it runs, "offline"
+ * after a clean stop (the bridge makes "offline" its upstream will). */
+static void publish_status(struct run_state *st, const char *status)
+{
+    if (!st->broker)
+        return;
+    struct template_values v = { { 0 } };
+    template_values_set(&v, TVAR_GATEWAY, st->cfg->gateway.name);
+    char topic[256];
+    if (template_render(st->cfg->gateway.status_topic.text, &v, topic, sizeof(topic)) >= sizeof(topic))
+        return;
+    if (broker_publish(st->broker, topic, status, strlen(status), 1, true) < 0)
+        log_warn("gateway", "cannot publish status on '%s'", topic);
+}
+
+static int start_broker(struct run_state *st)
+{
+    if (!st->cfg->broker.enabled) {
+        log_info("gateway", "embedded broker disabled (broker.enabled: false)");
+        return 0;
+    }
+    st->broker = broker_new(st->loop, &st->cfg->broker);
+    if (!st->broker) {
+        log_error("gateway", "cannot start the broker: out of memory");
+        return -1;
+    }
+    if (broker_listen(st->broker) < 0)
+        return -1;
+    publish_status(st, "online");
+    return 0;
+}
 
 static enum log_level log_level_of(const struct config *cfg)
 {
@@ -65,6 +100,8 @@ static void run_reload(struct run_state *st)
                   "configuration", st->path, diag.errors);
     } else {
         log_diagnostics(&diag);
+        /* Listeners and broker limits are taken at start; mappings, devices
+         * and buses (later) follow the new file. */
         config_free(st->cfg);
         st->cfg = next;
         log_set_level(log_level_of(next));
@@ -145,6 +182,8 @@ int cmd_run(int argc, char **argv)
         log_error("gateway", "cannot start the systemd watchdog: %s", strerror(-err));
         goto out;
     }
+    if (start_broker(&st) < 0)
+        goto out;
     log_started(st.cfg);
     daemon_notify_ready();
     if (loop_run(st.loop) < 0) {
@@ -152,9 +191,11 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     daemon_notify_stopping();
+    publish_status(&st, "offline");
     log_info("gateway", "stopped by %s", st.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     rc = EXIT_OK;
 out:
+    broker_free(st.broker);
     if (st.loop) {
         daemon_watchdog_stop(st.loop);
         daemon_signals_unwatch(st.loop);

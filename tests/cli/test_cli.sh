@@ -93,17 +93,25 @@ wait_for_log() { # TEXT: bounded wait for a line in the run log
     done
     return 1
 }
-cp config/examples/energy-meter.yaml "$tmp/run.yaml"
+# Port 0: the embedded broker takes any free port, so tests never collide
+# with a broker already on 1883.
+free_broker='broker: { listeners: [ { port: 0 } ] }'
+{ cat config/examples/energy-meter.yaml; echo "$free_broker"; } >"$tmp/run.yaml"
 "$MQGATE" run -c "$tmp/run.yaml" 2>"$tmp/run.log" &
 pid=$!
 wait_for_log "running with 1 bus(es), 1 device(s), 6 point(s)" && ok || bad "run did not start: $(cat "$tmp/run.log")"
+
+# The gateway runs its embedded broker, with its retained status "online".
+rport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/run.log" | head -1)
+status=$(timeout 10 "$MQGATE" sub -p "${rport:-1}" -t barn-pi/status -C 1 2>&1)
+[ "$status" = online ] && ok || bad "gateway status topic: '$status' (port '$rport')"
 
 printf 'gateway:\n  name: [broken\n' >"$tmp/run.yaml"
 kill -HUP "$pid"
 wait_for_log "keeping the running configuration" && ok || bad "bad reload not reported: $(cat "$tmp/run.log")"
 kill -0 "$pid" 2>/dev/null && ok || bad "run died on a bad reload"
 
-cp config/examples/gps-nmea.yaml "$tmp/run.yaml"
+{ cat config/examples/gps-nmea.yaml; echo "$free_broker"; } >"$tmp/run.yaml"
 kill -HUP "$pid"
 wait_for_log "'tractor-pi' running with 1 bus(es), 1 device(s), 6 point(s)" && ok || bad "good reload not applied: $(cat "$tmp/run.log")"
 
