@@ -84,6 +84,15 @@ for target in "${targets[@]}"; do
         [ -f "$t" ] || continue
         run_one "$arch: $t" env MQGATE="$wrapper" bash "$t"
     done
+    # The broker suites: the ARM broker under qemu, real clients on the host.
+    for t in tests/integration/test_broker_*.sh; do
+        [ -f "$t" ] || continue
+        run_one "$arch: $t" env BROKER=mqgate MQGATE="$wrapper" bash "$t"
+    done
+    for t in tests/integration/test_broker_*.py; do
+        [ -f "$t" ] || continue
+        run_one "$arch: $t" env MQGATE="$wrapper" /usr/bin/python3 "$t"
+    done
 done
 
 for deb in "${debs[@]}"; do
