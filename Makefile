@@ -148,7 +148,7 @@ UNIT_HOBJS   := $(UNIT_HELPERS:%.c=$(BUILD)/%.o)
 DEPS         := $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d)
 
 .PHONY: all run test test-unit test-san test-cross bench install uninstall clean deps deps-cross \
-        deb debs unit-tests
+        deb debs unit-tests integration-tests
 .DEFAULT_GOAL := all
 
 all: $(MQGATE)
@@ -180,6 +180,16 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(LIBMQGATE)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBMQGATE)
 
+# Integration test programs: one .c each, clients we did not write (Paho's
+# async API) driving the broker from the outside; they need no mqgate code.
+$(BUILD)/tests/integration/%: tests/integration/%.c
+	$(quiet) TEST $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpaho-mqtt3as -lpthread
+
+# $(BUILD)/tests/integration/paho_check: $(BUILD_ROOT)/… plain, $(BUILD_ROOT)/san/… sanitized.
+integration-tests: $(BUILD)/tests/integration/paho_check
+
 # ---- the two commands of the README ---------------------------------------
 DEMO_CONFIG ?= config/demo.yaml
 
@@ -191,8 +201,8 @@ run: deps
 # in its own tree, so ASan+UBSan see the same paths. `make install` (the
 # systemd files included) is checked first, on the plain build.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all unit-tests
-	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-tests
+	$(Q)$(MAKE) --no-print-directory all unit-tests integration-tests
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-tests integration-tests
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 

@@ -52,11 +52,13 @@ done
 
 # Broker behaviour suites: against mqgate's broker from each build, and
 # once against Mosquitto, the reference, which keeps the suites honest.
+# test_broker_paho.sh runs the Paho C program (PAHO_CHECK) of the same build.
 for build in "$@"; do
     echo "== broker suites against $build/mqgate"
     for t in tests/integration/test_broker_*.sh; do
         [ -f "$t" ] || continue
-        run_one "$t (mqgate, $build)" env BROKER=mqgate MQGATE="$build/mqgate" bash "$t"
+        run_one "$t (mqgate, $build)" env BROKER=mqgate MQGATE="$build/mqgate" \
+            PAHO_CHECK="$build/tests/integration/paho_check" bash "$t"
     done
     # Byte-level checks need our broker's exact answers: mqgate only.
     for t in tests/integration/test_broker_*.py; do
@@ -67,7 +69,7 @@ done
 echo "== broker suites against mosquitto (reference)"
 for t in tests/integration/test_broker_*.sh; do
     [ -f "$t" ] || continue
-    run_one "$t (mosquitto)" env BROKER=mosquitto bash "$t"
+    run_one "$t (mosquitto)" env BROKER=mosquitto PAHO_CHECK="$1/tests/integration/paho_check" bash "$t"
 done
 
 echo
