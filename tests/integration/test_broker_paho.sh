@@ -101,7 +101,8 @@ if [ ! -x "$PAHO_CHECK" ]; then
 fi
 
 start_broker
-timeout 120 "$PAHO_CHECK" "$port" >"$work/paho.out" 2>&1
+LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/integration/lsan-paho.supp" \
+    timeout 120 "$PAHO_CHECK" "$port" >"$work/paho.out" 2>&1
 rc=$?
 cat "$work/paho.out"
 summary=$(sed -n 's/^paho_check: \([0-9]*\) checks, \([0-9]*\) failed$/\1 \2/p' "$work/paho.out" | tail -n 1)

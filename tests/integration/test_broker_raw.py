@@ -6,6 +6,7 @@ itself (MQGATE=path), reads the port from its log, stops it by PID, and
 bounds every wait. Standard library only: run with /usr/bin/python3."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -261,9 +262,55 @@ def run(port):
           any(b"$SYS/broker/clients/connected" in p for p in retained))
     c.close()
 
+    garbage(port)
+
     # The broker still serves well-behaved clients after all that
     c, ack = session(port, "still-fine")
     check("broker still accepts clients", ack == b"\x20\x02\x00\x00", ack)
+
+
+def garbage(port, connections=300):
+    """Mutated packet streams from many connections (bytes flipped, cut,
+    repeated; random lengths): each may be refused or cut off, none may bring
+    the broker down (the sanitized build reports any memory error at exit)."""
+    rnd = random.Random(20261125)
+    seeds = [
+        connect("g", 4) + packet(0x82, b"\x00\x01" + string("g/#") + b"\x01")
+        + packet(0x32, string("g/t") + b"\x00\x02x") + b"\xc0\x00",
+        connect("g5", 5, props=b"\x11\x00\x00\x00\x3c\x22\x00\x05")
+        + packet(0x82, b"\x00\x01\x00" + string("$share/a/g/#") + b"\x2e")
+        + packet(0x34, string("g/t") + b"\x00\x03\x05\x02\x00\x00\x00\x01" + b"y")
+        + b"\x62\x02\x00\x03" + packet(0xE0, b"\x04\x00"),
+    ]
+    for i in range(connections):
+        data = bytearray(rnd.choice(seeds))
+        for _ in range(rnd.randint(1, 6)):
+            if not data:
+                break
+            op = rnd.randrange(4)
+            at = rnd.randrange(len(data))
+            if op == 0:
+                data[at] = rnd.randrange(256)
+            elif op == 1:
+                del data[at:at + rnd.randint(1, 8)]
+            elif op == 2:
+                data[at:at] = data[at:at + rnd.randint(1, 16)]
+            elif len(data) > 2:
+                data = data[:at] if at else data
+        try:
+            c = Client(port)
+            c.send(bytes(data))
+            c.sock.settimeout(0.05)
+            try:
+                c.sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                pass
+            c.close()
+        except OSError:
+            pass
+    probe, ack = session(port, "after-garbage")
+    check(f"broker alive after {connections} mutated connections", ack == b"\x20\x02\x00\x00", ack)
+    probe.close()
 
 
 def v5_options(port):
