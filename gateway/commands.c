@@ -6,6 +6,21 @@
 #include "config/doc.h"
 #include "gateway/commands.h"
 
+/* The connection options mqgate pub and mqgate sub share (gateway/cli/options.c). */
+#define CLIENT_OPTIONS_HELP \
+"  -u USER, -P PASS   user name and password\n" \
+"  -V 311|5           MQTT version, also mqttv311/mqttv5 (default 311)\n" \
+"  -k SECONDS         keep alive (default 60, 0 for none)\n" \
+"  -c                 persistent session: clean session / clean start off\n" \
+"  -x SECONDS         MQTT 5 session expiry interval (-1: never; -c alone: never)\n" \
+"  -D CMD PROP VALUE  MQTT 5 property; CMD is connect, publish, subscribe,\n" \
+"                     unsubscribe, disconnect or will; PROP as in the\n" \
+"                     specification, dashed (content-type, user-property NAME VALUE...)\n" \
+"  --will-topic T, --will-payload P, --will-qos Q, --will-retain\n" \
+"                     last will, published by the broker if the connection drops\n" \
+"  -d                 debug: trace every packet on stderr\n" \
+"  --help             this help\n"
+
 const struct command commands[] = {
     { "run", "run the gateway",
       "usage: mqgate run [-c FILE]\n"
@@ -63,18 +78,7 @@ const struct command commands[] = {
       "  -p PORT            broker port (default 1883)\n"
       "  -q QOS             quality of service 0, 1 or 2 (default 0)\n"
       "  -i ID              client identifier (default mqgate-pub-PID)\n"
-      "  -u USER, -P PASS   user name and password\n"
-      "  -V 311|5           MQTT version, also mqttv311/mqttv5 (default 311)\n"
-      "  -k SECONDS         keep alive (default 60, 0 for none)\n"
-      "  -c                 persistent session: clean session / clean start off\n"
-      "  -x SECONDS         MQTT 5 session expiry interval (-1: never; -c alone: never)\n"
-      "  -D CMD PROP VALUE  MQTT 5 property; CMD is connect, publish, subscribe,\n"
-      "                     unsubscribe, disconnect or will; PROP as in the\n"
-      "                     specification, dashed (content-type, user-property NAME VALUE...)\n"
-      "  --will-topic T, --will-payload P, --will-qos Q, --will-retain\n"
-      "                     last will, published by the broker if the connection drops\n"
-      "  -d                 debug: trace every packet on stderr\n"
-      "  --help             this help\n"
+      CLIENT_OPTIONS_HELP
       "\n"
       "example: mqgate pub -t home/lamp -m on -q 1 -r\n",
       cmd_pub },
@@ -111,18 +115,7 @@ const struct command commands[] = {
       "  -p PORT            broker port (default 1883)\n"
       "  -q QOS             quality of service 0, 1 or 2 (default 0)\n"
       "  -i ID              client identifier (default mqgate-sub-PID)\n"
-      "  -u USER, -P PASS   user name and password\n"
-      "  -V 311|5           MQTT version, also mqttv311/mqttv5 (default 311)\n"
-      "  -k SECONDS         keep alive (default 60, 0 for none)\n"
-      "  -c                 persistent session: clean session / clean start off\n"
-      "  -x SECONDS         MQTT 5 session expiry interval (-1: never; -c alone: never)\n"
-      "  -D CMD PROP VALUE  MQTT 5 property; CMD is connect, publish, subscribe,\n"
-      "                     unsubscribe, disconnect or will; PROP as in the\n"
-      "                     specification, dashed (content-type, user-property NAME VALUE...)\n"
-      "  --will-topic T, --will-payload P, --will-qos Q, --will-retain\n"
-      "                     last will, published by the broker if the connection drops\n"
-      "  -d                 debug: trace every packet on stderr\n"
-      "  --help             this help\n"
+      CLIENT_OPTIONS_HELP
       "\n"
       "example: mqgate sub -t 'home/#' -v\n",
       cmd_sub },
