@@ -187,8 +187,37 @@ $(BUILD)/tests/integration/%: tests/integration/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpaho-mqtt3as -lpthread
 
+# Device simulators (tests and the demo): one .c each under tests/sim/, the
+# Modbus slave and UART sensors on the far end of a pty.
+# Programs are tests/sim/*_sim.c; the other .c files there (pty_link.c) are
+# shared by them and by the driver tests.
+SIM_SRCS     := $(sort $(wildcard tests/sim/*_sim.c))
+SIM_BINS     := $(SIM_SRCS:%.c=$(BUILD)/%)
+SIM_HELPERS  := $(filter-out $(SIM_SRCS),$(sort $(wildcard tests/sim/*.c)))
+SIM_HOBJS    := $(SIM_HELPERS:%.c=$(BUILD)/%.o)
+$(BUILD)/tests/sim/%_sim: tests/sim/%_sim.c $(SIM_HOBJS) $(LIBMQGATE)
+	$(quiet) SIM $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< $(SIM_HOBJS) $(LIBMQGATE) $(LIBS) -lutil
+
+# Driver tests: C programs that drive drivers/ over real ptys against the
+# simulators. Their helpers (tests/drivers/*.c not named test_*: the pty and
+# simulator launcher, the test-only ioctl shim) link into each of them and
+# never into mqgate.
+DRV_SRCS     := $(sort $(wildcard tests/drivers/test_*.c))
+DRV_BINS     := $(DRV_SRCS:%.c=$(BUILD)/%)
+DRV_HELPERS  := $(filter-out $(DRV_SRCS),$(sort $(wildcard tests/drivers/*.c)))
+DRV_HOBJS    := $(DRV_HELPERS:%.c=$(BUILD)/%.o)
+$(BUILD)/tests/drivers/%: tests/drivers/%.c $(DRV_HOBJS) $(SIM_HOBJS) $(LIBMQGATE)
+	$(quiet) TEST $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< $(DRV_HOBJS) $(SIM_HOBJS) $(LIBMQGATE) $(CMOCKA_LIBS) $(LIBS) -lutil -ldl
+
 # $(BUILD)/tests/integration/paho_check: $(BUILD_ROOT)/… plain, $(BUILD_ROOT)/san/… sanitized.
-integration-tests: $(BUILD)/tests/integration/paho_check
+integration-tests: $(BUILD)/tests/integration/paho_check $(SIM_BINS) $(DRV_BINS)
+DEPS += $(SIM_BINS:=.d) $(SIM_HOBJS:.o=.d) $(DRV_BINS:=.d) $(DRV_HOBJS:.o=.d)
+# Helper objects are intermediate to make; keep them between builds.
+.SECONDARY: $(SIM_HOBJS) $(DRV_HOBJS)
 
 # ---- the two commands of the README ---------------------------------------
 DEMO_CONFIG ?= config/demo.yaml
@@ -206,9 +235,10 @@ test: deps
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
-bench: deps all $(BUILD)/tests/bench/mqtt_load
+bench: deps all $(BUILD)/tests/bench/mqtt_load $(BUILD)/tests/sim/modbus_sim
 	$(Q)tests/bench/run.sh $(BUILD)
 	$(Q)tests/bench/broker_bench.sh $(BUILD)
+	$(Q)tests/bench/drivers_bench.sh $(BUILD)
 
 # ---- packages ------------------------------------------------------------
 # Debian packages the build, the tests and the demo need. `make deps` installs

@@ -126,3 +126,10 @@ const struct cfg_bus *config_find_bus(const struct config *cfg, const char *name
             return &cfg->buses[i];
     return NULL;
 }
+
+bool config_point_is_set(const struct cfg_point *pt, const char *key)
+{
+    const struct cfg_section *points =
+        cfg_schema_device.keys[cfg_key_index(&cfg_schema_device, "points")].section;
+    return cfg_is_set(points, pt, key);
+}

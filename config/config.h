@@ -255,6 +255,7 @@ struct cfg_point {
     int type;                           /* enum cfg_value_type */
     int64_t count;
     int64_t bit;
+    int64_t poll_interval;              /* unset: the device's */
     int byte_order;                     /* enum cfg_byte_order; unset: the device's */
     /* UART line */
     int64_t group;
@@ -294,6 +295,7 @@ struct cfg_device {
     int64_t max_gap;
     int64_t max_registers;
     int64_t max_bits;
+    bool write_multiple;
     int64_t offline_after;
     int framing;                        /* enum cfg_framing */
     struct cfg_line_framing line;
@@ -402,5 +404,9 @@ void config_free(struct config *cfg);
 
 /* Find by name; NULL when absent. */
 const struct cfg_bus *config_find_bus(const struct config *cfg, const char *name);
+
+/* Whether the point's key `key` (a name from the reference, e.g. "type")
+ * was given in the file, as opposed to holding its default. */
+bool config_point_is_set(const struct cfg_point *pt, const char *key);
 
 #endif

@@ -113,6 +113,8 @@ static void resolve_points(struct config *cfg)
                 pt->type = CFG_T_BOOL;
             if (!cfg_is_set(ps, pt, "byte_order"))
                 pt->byte_order = dev->byte_order;
+            if (!cfg_is_set(ps, pt, "poll_interval"))
+                pt->poll_interval = dev->poll_interval;
         }
     }
 }

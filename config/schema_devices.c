@@ -124,6 +124,9 @@ static const struct cfg_key point_keys[] = {
     KEY_INT(P, count, "count", .min = "1", .max = "125",
             .doc = "Registers of a `string` or `raw` point (for frames: bytes)."),
     KEY_INT(P, bit, "bit", .min = "0", .max = "15", .doc = "Bit of a register for `type: bool`."),
+    KEY_DURATION(P, poll_interval, "poll_interval", .min = "10ms", .max = "1d",
+                 .doc = "Modbus: read this point at its own pace (energy counters every "
+                        "minute, power every second). Default: the device's."),
     KEY_ENUM(P, byte_order, "byte_order", order_names,
              .doc = "Byte and word order of multi-byte values: `abcd` is big-endian (Modbus' own), "
                     "`cdab` swaps 16-bit words, `badc` swaps bytes in each word, `dcba` is "
@@ -187,6 +190,9 @@ static const struct cfg_key device_keys[] = {
             .doc = "Most registers in one read (some devices accept fewer)."),
     KEY_INT(D, max_bits, "max_bits", .def = "2000", .min = "1", .max = "2000",
             .doc = "Most coils or discrete inputs in one read."),
+    KEY_BOOL(D, write_multiple, "write_multiple", .def = "false",
+             .doc = "Write single coils and registers with function 15/16 instead of 05/06 "
+                    "(devices that implement only the multiple-write functions)."),
     KEY_INT(D, offline_after, "offline_after", .def = "3", .min = "1", .max = "100",
             .doc = "Failed polls in a row before the device is reported offline."),
     KEY_ENUM(D, framing, "framing", framing_names, .def = "none",

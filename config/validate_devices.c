@@ -126,6 +126,7 @@ static void check_uart_device(struct load_ctx *ctx, const struct cfg_device *d)
     const char *name = d->name ? d->name : "?";
     check_not_set(ctx, d, "slave", &d->slave, "applies to Modbus devices only");
     check_not_set(ctx, d, "coalesce", &d->coalesce, "applies to Modbus devices only");
+    check_not_set(ctx, d, "write_multiple", &d->write_multiple, "applies to Modbus devices only");
     if (load_is_poisoned(ctx, &d->framing))
         return;
     if (d->framing == CFG_FRAMING_NONE) {

@@ -32,7 +32,7 @@ static const char *pname(const struct cfg_point *pt)
 }
 
 /* Keys of one point source; any of them on a point of another source is an error. */
-static const char *const modbus_keys[] = { "register", "address", "bit", NULL };
+static const char *const modbus_keys[] = { "register", "address", "bit", "poll_interval", NULL };
 static const char *const line_keys[] = { "group", "column", "key", NULL };
 static const char *const nmea_keys[] = { "sentence", "field", "index", NULL };
 static const char *const frame_keys[] = { "byte_offset", NULL };

@@ -55,16 +55,6 @@ static int start_broker(struct run_state *st)
     return 0;
 }
 
-static enum log_level log_level_of(const struct config *cfg)
-{
-    static const enum log_level map[] = {
-        [CFG_LOG_ERROR] = LOG_LEVEL_ERROR, [CFG_LOG_WARN] = LOG_LEVEL_WARN,
-        [CFG_LOG_INFO] = LOG_LEVEL_INFO, [CFG_LOG_DEBUG] = LOG_LEVEL_DEBUG,
-        [CFG_LOG_TRACE] = LOG_LEVEL_TRACE,
-    };
-    return map[cfg->gateway.log_level];
-}
-
 /* Log each diagnostic as its own line, in the file:line:col form users can
  * jump to, at error or warning level. */
 static void log_diagnostics(struct diag *diag)
@@ -104,7 +94,7 @@ static void run_reload(struct run_state *st)
          * and buses (later) follow the new file. */
         config_free(st->cfg);
         st->cfg = next;
-        log_set_level(log_level_of(next));
+        log_set_level(command_log_level(next));
         log_info("gateway", "reloaded %s", st->path);
         log_started(next);
     }
@@ -162,7 +152,7 @@ int cmd_run(int argc, char **argv)
         diag_free(&diag);
         return EXIT_USAGE;
     }
-    log_init(log_level_of(st.cfg));
+    log_init(command_log_level(st.cfg));
     log_diagnostics(&diag);
     diag_free(&diag);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/doc.h"
 #include "gateway/commands.h"
 
@@ -42,6 +43,28 @@ const struct command commands[] = {
       "  -q, --quiet         print only problems\n"
       "  -h, --help          this help\n",
       cmd_check },
+    { "probe", "read the devices and print what they answer, or list serial ports",
+      "usage: mqgate probe [-c FILE] [-d DEVICE]... [-n CYCLES] [-t DURATION] [-s] [-q]\n"
+      "       mqgate probe --list-ports\n"
+      "\n"
+      "Poll the devices of FILE exactly as `mqgate run` would, without the broker,\n"
+      "and print every reading (raw, before scaling) as DEVICE/POINT VALUE, every\n"
+      "failure with its reason, and devices going online or offline. The way to\n"
+      "try a new device or a new register map.\n"
+      "\n"
+      "  -c, --config FILE    configuration (default " MQGATE_DEFAULT_CONFIG ")\n"
+      "  -d, --device NAME    only this device (repeat for more)\n"
+      "  -n, --cycles N       stop after N poll cycles of every device\n"
+      "  -t, --timeout DUR    stop after DUR (e.g. 10s; default: until SIGINT)\n"
+      "  -T, --timestamps     start each line with the time it was read (UTC)\n"
+      "  -s, --stats          print each device's counters at the end\n"
+      "  -q, --quiet          no reading lines (with -s: counters only)\n"
+      "  -l, --list-ports     list the serial ports found, with USB details and\n"
+      "                       their /dev/serial/by-id names, and exit\n"
+      "  -h, --help           this help\n"
+      "\n"
+      "Exit status: 0; 1 when a device never answered; 2 on a bad FILE.\n",
+      cmd_probe },
     { "broker", "run the MQTT broker on its own",
       "usage: mqgate broker [-p PORT] [-c FILE] [-v]\n"
       "\n"
@@ -164,4 +187,14 @@ int cmd_help(int argc, char **argv)
     }
     command_print_usage(cmd, stdout);
     return EXIT_OK;
+}
+
+enum log_level command_log_level(const struct config *cfg)
+{
+    static const enum log_level map[] = {
+        [CFG_LOG_ERROR] = LOG_LEVEL_ERROR, [CFG_LOG_WARN] = LOG_LEVEL_WARN,
+        [CFG_LOG_INFO] = LOG_LEVEL_INFO, [CFG_LOG_DEBUG] = LOG_LEVEL_DEBUG,
+        [CFG_LOG_TRACE] = LOG_LEVEL_TRACE,
+    };
+    return map[cfg->gateway.log_level];
 }

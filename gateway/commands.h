@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "gateway/log.h"
+
 enum exit_code {
     EXIT_OK = 0,
     EXIT_RUNTIME = 1,   /* something failed while running */
@@ -23,6 +25,7 @@ struct command {
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
@@ -31,5 +34,9 @@ int cmd_sub(int argc, char **argv);
 extern const struct command commands[];
 const struct command *command_find(const char *name);
 void command_print_usage(const struct command *cmd, FILE *out);
+
+/* The logging level the configuration asks for. */
+struct config;
+enum log_level command_log_level(const struct config *cfg);
 
 #endif

@@ -44,6 +44,12 @@ for build in "$@"; do
         case "$t" in *.d|*.o) continue;; esac
         run_one "$t" "$t"
     done
+    # Driver tests over ptys; they find the simulators in the same build.
+    for t in "$build"/tests/drivers/test_*; do
+        [ -x "$t" ] || continue
+        case "$t" in *.d|*.o) continue;; esac
+        run_one "$t" env MQGATE_SIM_DIR="$build/tests/sim" "$t"
+    done
     for t in tests/cli/test_*.sh; do
         [ -f "$t" ] || continue
         run_one "$t ($build)" env MQGATE="$build/mqgate" bash "$t"

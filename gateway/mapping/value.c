@@ -4,6 +4,8 @@
 #include "gateway/mapping/value.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t value_type_size(int type, int64_t count)
@@ -178,4 +180,42 @@ bool value_as_double(const struct value *v, double *out)
     case VALUE_FLOAT: *out = v->as.f; return true;
     default: return false;
     }
+}
+
+/* Shortest text that reads back as the same double (what JSON encoders
+ * print), with at most 17 significant digits. */
+static int format_double(double x, int decimals, char *buf, size_t n)
+{
+    if (isnan(x) || isinf(x))
+        return snprintf(buf, n, "%s", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+    if (decimals >= 0)
+        return snprintf(buf, n, "%.*f", decimals, x);
+    for (int digits = 1; digits < 17; digits++) {
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, "%.*g", digits, x);
+        if (strtod(tmp, NULL) == x)
+            return snprintf(buf, n, "%s", tmp);
+    }
+    return snprintf(buf, n, "%.17g", x);
+}
+
+int value_to_text(const struct value *v, int decimals, char *buf, size_t n)
+{
+    switch (v->kind) {
+    case VALUE_BOOL: return snprintf(buf, n, "%s", v->as.b ? "true" : "false");
+    case VALUE_INT: return snprintf(buf, n, "%lld", (long long)v->as.i);
+    case VALUE_UINT: return snprintf(buf, n, "%llu", (unsigned long long)v->as.u);
+    case VALUE_FLOAT: return format_double(v->as.f, decimals, buf, n);
+    case VALUE_STRING: return snprintf(buf, n, "%s", (const char *)v->bytes);
+    case VALUE_RAW: break;
+    }
+    size_t used = 0;
+    if (n)
+        buf[0] = '\0';
+    for (size_t i = 0; i < v->len; i++) {
+        if (used + 3 <= n)
+            snprintf(buf + used, n - used, "%02x", v->bytes[i]);
+        used += 2;
+    }
+    return (int)used;
 }

@@ -60,6 +60,12 @@ void value_from_bit(uint16_t reg, int bit, struct value *out);
  * integer) or n is wrong. */
 int value_encode_number(double number, int type, int order, uint8_t *bytes, size_t n);
 
+/* The value as text, snprintf-style (returns the length it needs): bools
+ * "true"/"false", integers in decimal, floats with `decimals` digits after
+ * the point or, when decimals < 0, the shortest text that reads back as the
+ * same double; strings as they are; raw bytes in lowercase hex. */
+int value_to_text(const struct value *v, int decimals, char *buf, size_t n);
+
 /* The value as a double (for scaling and deadbands); false for text/raw. */
 bool value_as_double(const struct value *v, double *out);
 

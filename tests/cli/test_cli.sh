@@ -38,7 +38,7 @@ expect_exit 2 "$MQGATE" frobnicate
 expect_in "$tmp/err" "'frobnicate' is not a command"
 
 # --- every subcommand has --help, and `help NAME` says the same ---
-for cmd in run check broker pub sub help; do
+for cmd in run check probe broker pub sub help; do
     expect_exit 0 "$MQGATE" "$cmd" --help
     expect_in "$tmp/out" "usage: mqgate $cmd"
     cp "$tmp/out" "$tmp/help1"
@@ -141,6 +141,42 @@ fi
 kill -TERM "$bpid" 2>/dev/null
 wait "$bpid"; rc=$?
 [ "$rc" = 0 ] && ok || bad "mqgate broker exited $rc after SIGTERM"
+
+# --- probe: the devices of a config, read as run would, printed ---
+expect_exit 2 "$MQGATE" probe -c "$tmp/broken.yaml"
+expect_exit 2 "$MQGATE" probe -n 0
+expect_exit 2 "$MQGATE" probe -t soon
+expect_exit 0 "$MQGATE" probe --list-ports
+[ -s "$tmp/out" ] && ok || bad "probe --list-ports printed nothing"
+cat >"$tmp/probe.yaml" <<EOF2
+buses:
+  - { name: rs485, device: $tmp/nothing-here, reconnect_min: 20ms, reconnect_max: 50ms }
+devices:
+  - { name: meter, bus: rs485, slave: 1, poll_interval: 50ms, points: [ { name: v, address: 0 } ] }
+EOF2
+expect_exit 2 "$MQGATE" probe -c "$tmp/probe.yaml" -d nosuch
+expect_in "$tmp/err" "no device named 'nosuch'"
+# A port that is not there: every poll reports it, and the device never answered.
+expect_exit 1 "$MQGATE" probe -c "$tmp/probe.yaml" -n 3 -s
+expect_in "$tmp/out" "meter/v bad: disconnected (port not open: $tmp/nothing-here: No such file or directory)"
+expect_in "$tmp/out" "meter offline: disconnected"
+expect_in "$tmp/out" "meter: polls=3 "
+# Against the simulated slave, when this build has it (not under qemu).
+sim=$(dirname "$MQGATE")/tests/sim/modbus_sim
+if [ -x "$sim" ]; then
+    "$sim" --link "$tmp/ttySim" --slave 1 --set 1:holding:0=0x4148,0 --no-control \
+        >"$tmp/sim.out" 2>"$tmp/sim.err" </dev/null &
+    simpid=$!
+    for _ in $(seq 1 100); do grep -q '^ready' "$tmp/sim.out" && break; sleep 0.05; done
+    sed -i "s|$tmp/nothing-here|$tmp/ttySim|; s|{ name: v, address: 0 }|{ name: v, address: 0, type: float32, unit: V }|" \
+        "$tmp/probe.yaml"
+    expect_exit 0 "$MQGATE" probe -c "$tmp/probe.yaml" -n 2 -T
+    expect_in "$tmp/out" "meter online"
+    grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z meter/v 12.5 V$' "$tmp/out" && ok ||
+        bad "probe -T printed: $(cat "$tmp/out")"
+    [ "$(grep -c 'meter/v 12.5 V' "$tmp/out")" = 2 ] && ok || bad "probe -n 2 printed: $(cat "$tmp/out")"
+    kill "$simpid"; wait "$simpid"
+fi
 
 # --- the reference in config/README.md is the generated one ---
 expect_exit 0 "$MQGATE" help config

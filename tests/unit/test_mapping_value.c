@@ -178,6 +178,37 @@ static void test_encode_refuses_what_does_not_fit(void **state)
     assert_int_equal(value_encode_number(1, CFG_T_INT32, CFG_ORDER_ABCD, b, 2), -1);
 }
 
+static void test_to_text(void **state)
+{
+    (void)state;
+    char buf[64];
+    struct value v = { .kind = VALUE_FLOAT, .as.f = 12.5 };
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "12.5");
+    v.as.f = 0.1 + 0.2;   /* not 0.3: the shortest text that reads back */
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "0.30000000000000004");
+    value_to_text(&v, 2, buf, sizeof buf);
+    assert_string_equal(buf, "0.30");
+    v.as.f = (double)(float)230.1f;
+    value_to_text(&v, 1, buf, sizeof buf);
+    assert_string_equal(buf, "230.1");
+    v = (struct value){ .kind = VALUE_INT, .as.i = -32768 };
+    value_to_text(&v, 3, buf, sizeof buf);
+    assert_string_equal(buf, "-32768");
+    v = (struct value){ .kind = VALUE_UINT, .as.u = UINT64_MAX };
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "18446744073709551615");
+    v = (struct value){ .kind = VALUE_BOOL, .as.b = true };
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "true");
+    v = (struct value){ .kind = VALUE_RAW, .len = 3, .bytes = { 0x0a, 0xff, 0x00 } };
+    assert_int_equal(value_to_text(&v, -1, buf, sizeof buf), 6);
+    assert_string_equal(buf, "0aff00");
+    assert_int_equal(value_to_text(&v, -1, buf, 4), 6);   /* cut, but says what it needs */
+    assert_string_equal(buf, "0a");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_bits),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_encode_refuses_what_does_not_fit),
+        cmocka_unit_test(test_to_text),
     };
     return cmocka_run_group_tests_name("mapping values", tests, NULL, NULL);
 }
