@@ -217,7 +217,7 @@ $(BUILD)/tests/drivers/%: tests/drivers/%.c $(DRV_HOBJS) $(SIM_HOBJS) $(LIBMQGAT
 integration-tests: $(BUILD)/tests/integration/paho_check $(SIM_BINS) $(DRV_BINS)
 DEPS += $(SIM_BINS:=.d) $(SIM_HOBJS:.o=.d) $(DRV_BINS:=.d) $(DRV_HOBJS:.o=.d)
 # Helper objects are intermediate to make; keep them between builds.
-.SECONDARY: $(SIM_HOBJS) $(DRV_HOBJS)
+.SECONDARY: $(SIM_HOBJS) $(DRV_HOBJS) $(UNIT_HOBJS)
 
 # ---- the two commands of the README ---------------------------------------
 DEMO_CONFIG ?= config/demo.yaml

@@ -59,7 +59,7 @@ struct bus {
     struct backoff reconnect;
     int64_t reconnect_due_ms;
     unsigned open_failures;
-    char open_error[160];
+    char open_error[176];
 };
 
 static int64_t mono_ms(void)
@@ -187,6 +187,13 @@ void bus_emit_cycle_end(struct bus *bus, struct bus_device *dev)
     struct driver_event end = { .kind = DRIVER_EVENT_CYCLE_END, .device = dev->cfg,
                                 .device_index = dev->index };
     push(bus, &end);
+}
+
+void bus_line_settings(const struct cfg_bus *b, char *buf, size_t n)
+{
+    char parity = b->parity == CFG_PARITY_EVEN ? 'E' : b->parity == CFG_PARITY_ODD ? 'O' : 'N';
+    snprintf(buf, n, "%lld %lld%c%lld", (long long)b->baud, (long long)b->data_bits, parity,
+             (long long)b->stop_bits);
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -345,7 +352,7 @@ static void link_lost(struct bus *bus, const char *why)
 
 static void try_open(struct bus *bus)
 {
-    char err[160] = "";
+    char err[176] = "";
     int rc = bus->ops->open(bus, err, sizeof err);
     if (rc == 0) {
         char desc[160];
@@ -431,7 +438,7 @@ static void run_poll(struct bus *bus, struct bus_device *dev)
     pthread_mutex_unlock(&bus->lock);
     if (!bus->connected) {
         char detail[READING_DETAIL_MAX];
-        snprintf(detail, sizeof detail, "port not open: %.80s", bus->open_error);
+        snprintf(detail, sizeof detail, "port not open: %.170s", bus->open_error);
         emit_all_bad(bus, dev, READING_ERR_DISCONNECTED, detail);
         res = DRIVER_POLL_NO_ANSWER;
     } else {
@@ -477,7 +484,7 @@ static void run_write(struct bus *bus, struct pending_write *w)
         snprintf(res->detail, sizeof res->detail, "%s points cannot be written", bus->ops->name);
     } else if (!bus->connected) {
         res->error = READING_ERR_DISCONNECTED;
-        snprintf(res->detail, sizeof res->detail, "port not open: %.80s", bus->open_error);
+        snprintf(res->detail, sizeof res->detail, "port not open: %.170s", bus->open_error);
     } else if (bus->ops->write(bus, dev, &dev->cfg->points[w->point_index], &w->value, res) ==
                DRIVER_POLL_LINK_DOWN) {
         link_lost(bus, res->detail);

@@ -96,6 +96,9 @@ void bus_device_answered(struct bus *bus, struct bus_device *dev);
  * closed by the worker; stream protocols close each record themselves). */
 void bus_emit_cycle_end(struct bus *bus, struct bus_device *dev);
 
+/* A serial bus's line settings as people write them: "9600 8N1". */
+void bus_line_settings(const struct cfg_bus *b, char *buf, size_t n);
+
 /* Statistics the drivers count (read by `mqgate probe` and the benchmark). */
 struct bus_device_stats {
     uint64_t polls;             /* poll cycles run */

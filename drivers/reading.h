@@ -45,7 +45,7 @@ const char *reading_quality_name(enum reading_quality q);
 const char *modbus_exception_name(int code);
 
 /* Human text about a failure, e.g. "illegal data address" or "not a number: 'x'". */
-#define READING_DETAIL_MAX 96
+#define READING_DETAIL_MAX 192
 
 struct reading {
     const struct cfg_device *device;   /* in the config the drivers were started with */

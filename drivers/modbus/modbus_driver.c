@@ -452,8 +452,9 @@ static enum driver_poll_result modbus_write(struct bus *bus, struct bus_device *
 static void describe_rtu(const struct bus *bus, char *buf, size_t n)
 {
     const struct cfg_bus *b = bus_config(bus);
-    snprintf(buf, n, "modbus_rtu %s %lld %lld%c%lld%s", b->device, (long long)b->baud,
-             (long long)b->data_bits, parity_letter(b->parity), (long long)b->stop_bits,
+    char line[48];
+    bus_line_settings(b, line, sizeof line);
+    snprintf(buf, n, "modbus_rtu %s %s%s", b->device, line,
              b->rs485.mode == CFG_RS485_KERNEL ? " rs485" :
              b->rs485.mode == CFG_RS485_RTS ? " rts" : "");
 }

@@ -26,6 +26,24 @@ uint8_t checksum_xor8(const uint8_t *data, size_t n)
     return x;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int checksum_hex_byte(const char *text)
+{
+    int hi = hex_digit(text[0]);
+    int lo = hi < 0 ? -1 : hex_digit(text[1]);
+    return lo < 0 ? -1 : hi << 4 | lo;
+}
+
 uint8_t checksum_crc8(const uint8_t *data, size_t n)
 {
     uint8_t crc = 0;

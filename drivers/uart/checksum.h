@@ -1,4 +1,5 @@
-/* Checksums of UART binary frames: byte sums, XOR, CRC-8 and CRC-16/MODBUS.
+/* Checksums of UART frames and sentences: byte sums, XOR, CRC-8 and
+ * CRC-16/MODBUS, and the two hex digits NMEA writes its XOR as.
  * Pure functions over caller buffers: no I/O, no allocation, any thread. */
 #ifndef MQGATE_DRIVERS_UART_CHECKSUM_H
 #define MQGATE_DRIVERS_UART_CHECKSUM_H
@@ -14,6 +15,11 @@ uint16_t checksum_sum16(const uint8_t *data, size_t n);
 
 /* XOR of the bytes (the NMEA checksum, and many simple frames). */
 uint8_t checksum_xor8(const uint8_t *data, size_t n);
+
+/* The byte two hex digits spell ("6A", "6a", "0f"), or -1 when either of
+ * text[0], text[1] is not a hex digit. text[1] is read only when text[0] is
+ * a digit, so a string ending after one digit is safe. */
+int checksum_hex_byte(const char *text);
 
 /* CRC-8 with polynomial 0x07, init 0x00, no reflection, no final XOR
  * (the catalogue's CRC-8/SMBUS): "123456789" gives 0xF4. */

@@ -21,24 +21,13 @@ struct nmea_framer {
 
 /* ---- framing ------------------------------------------------------------ */
 
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "$<body>*HH", HH the XOR of the body, in either case. */
 static bool nmea_checksum_ok(const uint8_t *s, size_t len)
 {
     if (len < 4 || s[len - 3] != '*')
         return false;
-    int hi = hex_value(s[len - 2]), lo = hex_value(s[len - 1]);
-    return hi >= 0 && lo >= 0 && checksum_xor8(s + 1, len - 4) == (hi << 4 | lo);
+    int hh = checksum_hex_byte((const char *)s + len - 2);
+    return hh >= 0 && checksum_xor8(s + 1, len - 4) == hh;
 }
 
 static void nmea_finish(struct nmea_framer *n, framer_record_fn *fn, void *ctx)

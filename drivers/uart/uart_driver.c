@@ -209,10 +209,10 @@ static void uart_describe(const struct bus *bus, char *buf, size_t n)
     struct uart_bus *u = ub(bus);
     static const char *const framings[] = { "none", "line", "nmea", "frame" };
     const struct cfg_device *cfg = u && u->dev ? bus_device_config(u->dev) : NULL;
-    snprintf(buf, n, "uart %s %lld %lld%c%lld, %s framing%s%s", b->device, (long long)b->baud,
-             (long long)b->data_bits,
-             b->parity == CFG_PARITY_EVEN ? 'E' : b->parity == CFG_PARITY_ODD ? 'O' : 'N',
-             (long long)b->stop_bits, cfg ? framings[cfg->framing] : "no",
+    char line[48];
+    bus_line_settings(b, line, sizeof line);
+    snprintf(buf, n, "uart %s %s, %s framing%s%s", b->device, line,
+             cfg ? framings[cfg->framing] : "no",
              u && u->port ? ", via " : "",
              u && u->port ? serial_backend_name(serial_backend(u->port)) : "");
 }

@@ -74,6 +74,22 @@ static void decode_text(const uint8_t *ordered, size_t n, struct value *out)
     out->len = len;
 }
 
+/* A float32 as the double of its shortest decimal form: a meter's 230.1f
+ * is 230.1, not 230.10000610351562 (what a plain widening gives, and what
+ * users of other gateways see in their dashboards). */
+static double float_widen(float f)
+{
+    if (!isfinite(f))
+        return f;
+    char text[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)f);
+        if (strtof(text, NULL) == f)
+            return strtod(text, NULL);
+    }
+    return f;
+}
+
 int value_decode(const uint8_t *bytes, size_t n, int type, int order, struct value *out)
 {
     bool counted = type == CFG_T_STRING || type == CFG_T_RAW;
@@ -97,7 +113,7 @@ int value_decode(const uint8_t *bytes, size_t n, int type, int order, struct val
         float f;
         memcpy(&f, &bits, sizeof(f));
         out->kind = VALUE_FLOAT;
-        out->as.f = f;
+        out->as.f = float_widen(f);
         break;
     }
     case CFG_T_FLOAT64:

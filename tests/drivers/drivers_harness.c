@@ -154,3 +154,67 @@ int harness_count_fds(void)
     closedir(d);
     return n;
 }
+
+struct wait {
+    const char *device;
+    size_t from, n;
+    int quality, error;
+    bool online;
+};
+
+static bool state_seen(struct harness *h, void *arg)
+{
+    const struct wait *w = arg;
+    return harness_find_state(h, w->from, w->device, w->online) >= 0;
+}
+
+bool harness_wait_state(struct harness *h, int timeout_ms, const char *device, size_t from,
+                        bool online)
+{
+    struct wait w = { .device = device, .from = from, .online = online };
+    return harness_run_until(h, timeout_ms, state_seen, &w);
+}
+
+static bool reading_seen(struct harness *h, void *arg)
+{
+    const struct wait *w = arg;
+    for (size_t i = w->from; i < h->n_events; i++) {
+        const struct driver_event *ev = &h->events[i];
+        if (ev->kind == DRIVER_EVENT_READING && is_device(ev, w->device) &&
+            (w->quality < 0 || (int)ev->u.reading.quality == w->quality) &&
+            (w->error < 0 || (int)ev->u.reading.error == w->error))
+            return true;
+    }
+    return false;
+}
+
+bool harness_wait_reading(struct harness *h, int timeout_ms, const char *device, size_t from,
+                          int quality, int error)
+{
+    struct wait w = { .device = device, .from = from, .quality = quality, .error = error };
+    return harness_run_until(h, timeout_ms, reading_seen, &w);
+}
+
+static bool enough_good(struct harness *h, void *arg)
+{
+    const struct wait *w = arg;
+    return harness_count_readings(h, 0, w->device, NULL, READING_GOOD) >= w->n;
+}
+
+bool harness_wait_good(struct harness *h, int timeout_ms, const char *device, size_t n)
+{
+    struct wait w = { .device = device, .n = n };
+    return harness_run_until(h, timeout_ms, enough_good, &w);
+}
+
+static bool enough_cycles(struct harness *h, void *arg)
+{
+    const struct wait *w = arg;
+    return harness_count_cycles(h, 0, w->device) >= w->n;
+}
+
+bool harness_wait_cycles(struct harness *h, int timeout_ms, const char *device, size_t n)
+{
+    struct wait w = { .device = device, .n = n };
+    return harness_run_until(h, timeout_ms, enough_cycles, &w);
+}

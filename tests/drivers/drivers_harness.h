@@ -33,6 +33,17 @@ bool harness_run_until(struct harness *h, int timeout_ms,
 /* Run the loop for ms, whatever happens. */
 void harness_run_for(struct harness *h, int ms);
 
+/* Bounded waits (timeout_ms) for what `device` does at or after event
+ * index `from`; each returns whether it happened in time. */
+bool harness_wait_state(struct harness *h, int timeout_ms, const char *device, size_t from,
+                        bool online);
+/* A reading of `quality` (-1: any) whose error is `error` (-1: any). */
+bool harness_wait_reading(struct harness *h, int timeout_ms, const char *device, size_t from,
+                          int quality, int error);
+/* At least n good readings (from the start), or n poll cycles. */
+bool harness_wait_good(struct harness *h, int timeout_ms, const char *device, size_t n);
+bool harness_wait_cycles(struct harness *h, int timeout_ms, const char *device, size_t n);
+
 /* Counting what was seen (from event index `from`). */
 size_t harness_count_readings(const struct harness *h, size_t from, const char *device,
                               const char *point, int quality);

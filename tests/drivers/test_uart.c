@@ -34,12 +34,6 @@ static struct sim *start_sim(const char *const *extra)
     return s;
 }
 
-static bool good_readings_of(struct harness *h, void *arg)
-{
-    const size_t *want = arg;
-    return harness_count_readings(h, 0, "sensor", NULL, READING_GOOD) >= *want;
-}
-
 /* The readings of one record: the events between two CYCLE_ENDs. */
 static size_t next_record(const struct harness *h, size_t from, const struct reading **out,
                           size_t max, size_t *n)
@@ -75,8 +69,7 @@ static void test_line_regex(void **state)
         "devices:\n  - name: sensor\n    bus: tty\n    framing: line\n    poll_interval: 200ms\n"
         "    line: { format: regex, regex: 'T=([0-9.+-]+),N=([0-9]+)' }\n"
         "    points: [ { name: t, group: 1, unit: C }, { name: n, group: 2 } ]\n", link_path);
-    size_t want = 20;
-    assert_true(harness_run_until(&h, 5000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 5000, "sensor", 20));
     size_t at = 0, records = 0;
     long last_n = -1;
     while (at < h.n_events) {
@@ -116,8 +109,7 @@ static void test_line_csv_and_kv(void **state)
         "    points: [ { name: n, column: 0, type: uint32 }, { name: t, column: 1 },"
         " { name: status, column: 2, type: string }, { name: missing, column: 5 } ]\n",
         link_path);
-    size_t want = 10;
-    assert_true(harness_run_until(&h, 5000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 5000, "sensor", 10));
     const struct reading *st = harness_last_reading(&h, "sensor", "status");
     assert_int_equal(st->quality, READING_GOOD);
     assert_string_equal((const char *)st->value.bytes, "ok");
@@ -136,7 +128,7 @@ static void test_line_csv_and_kv(void **state)
         "devices:\n  - name: sensor\n    bus: tty\n    framing: line\n"
         "    line: { format: kv, separator: ',' }\n"
         "    points: [ { name: seq, key: seq }, { name: temp, key: temp } ]\n", link_path);
-    assert_true(harness_run_until(&h, 5000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 5000, "sensor", 10));
     const struct reading *t = harness_last_reading(&h, "sensor", "temp");
     assert_int_equal(t->quality, READING_GOOD);
     assert_true(t->value.as.f >= 20.0 && t->value.as.f < 25.0);
@@ -158,8 +150,7 @@ static void test_nmea_with_bad_checksums(void **state)
         "      - { name: lon, sentence: GGA, field: longitude }\n"
         "      - { name: sats, sentence: GGA, field: satellites }\n"
         "      - { name: kmh, sentence: RMC, field: speed_kmh }\n", link_path);
-    size_t want = 40;
-    assert_true(harness_run_until(&h, 8000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 8000, "sensor", 40));
     const struct reading *lat = harness_last_reading(&h, "sensor", "lat");
     assert_int_equal(lat->quality, READING_GOOD);
     assert_true(fabs(lat->value.as.f - 48.1173) < 0.01);
@@ -229,8 +220,7 @@ static void test_binary_frames_with_garbage(void **state)
     harness_start(&h,
         "buses: [ { name: tty, type: uart, device: %s } ]\n"
         "devices:\n  - name: sensor\n    bus: tty\n%s", link_path, pms_device);
-    size_t want = 45;
-    assert_true(harness_run_until(&h, 8000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 8000, "sensor", 45));
     size_t records;
     check_pms_records(&h, &records);
     assert_true(records >= 15);
@@ -252,8 +242,7 @@ static void test_query_mode(void **state)
         "buses: [ { name: tty, type: uart, device: %s } ]\n"
         "devices:\n  - name: sensor\n    bus: tty\n    poll_interval: 50ms\n"
         "    query: '42 4d e2 00 00 01 71'\n%s", link_path, pms_device);
-    size_t want = 15;
-    assert_true(harness_run_until(&h, 5000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 5000, "sensor", 15));
     size_t records;
     check_pms_records(&h, &records);
     char reply[256];
@@ -264,44 +253,6 @@ static void test_query_mode(void **state)
     assert_true(queries >= records);
     harness_stop(&h);
     assert_int_equal(sim_stop(s), 0);
-}
-
-static bool stale_seen(struct harness *h, void *arg)
-{
-    const size_t *from = arg;
-    for (size_t i = *from; i < h->n_events; i++)
-        if (h->events[i].kind == DRIVER_EVENT_READING &&
-            h->events[i].u.reading.quality == READING_STALE)
-            return true;
-    return false;
-}
-
-static bool good_after(struct harness *h, void *arg)
-{
-    const size_t *from = arg;
-    return harness_count_readings(h, *from, "sensor", NULL, READING_GOOD) > 0;
-}
-
-static bool online_after(struct harness *h, void *arg)
-{
-    const size_t *from = arg;
-    return harness_find_state(h, *from, "sensor", true) >= 0;
-}
-
-static bool offline_after(struct harness *h, void *arg)
-{
-    const size_t *from = arg;
-    return harness_find_state(h, *from, "sensor", false) >= 0;
-}
-
-static bool disconnected(struct harness *h, void *arg)
-{
-    const size_t *from = arg;
-    for (size_t i = *from; i < h->n_events; i++)
-        if (h->events[i].kind == DRIVER_EVENT_READING &&
-            h->events[i].u.reading.error == READING_ERR_DISCONNECTED)
-            return true;
-    return false;
 }
 
 static void test_silence_unplug_replug(void **state)
@@ -317,24 +268,24 @@ static void test_silence_unplug_replug(void **state)
         "devices:\n  - name: sensor\n    bus: tty\n    framing: line\n    poll_interval: 100ms\n"
         "    offline_after: 2\n    points: [ { name: n } ]\n", link_path);
     size_t from = 0;
-    assert_true(harness_run_until(&h, 3000, good_after, &from));
+    assert_true(harness_wait_reading(&h, 3000, "sensor", from, READING_GOOD, -1));
     /* Silence: last value reported stale, device offline. */
     from = h.n_events;
     assert_int_equal(sim_cmd(s, NULL, 0, "pause"), 0);
-    assert_true(harness_run_until(&h, 3000, stale_seen, &from));
-    assert_true(harness_run_until(&h, 3000, offline_after, &from));
+    assert_true(harness_wait_reading(&h, 3000, "sensor", from, READING_STALE, -1));
+    assert_true(harness_wait_state(&h, 3000, "sensor", from, false));
     from = h.n_events;
     assert_int_equal(sim_cmd(s, NULL, 0, "resume"), 0);
-    assert_true(harness_run_until(&h, 3000, online_after, &from));
+    assert_true(harness_wait_state(&h, 3000, "sensor", from, true));
     assert_true(harness_count_readings(&h, from, "sensor", NULL, READING_GOOD) > 0);
     for (int round = 0; round < 3; round++) {
         from = h.n_events;
         assert_int_equal(sim_cmd(s, NULL, 0, "unplug"), 0);
-        assert_true(harness_run_until(&h, 3000, disconnected, &from));
+        assert_true(harness_wait_reading(&h, 3000, "sensor", from, -1, READING_ERR_DISCONNECTED));
         harness_run_for(&h, 200);
         from = h.n_events;
         assert_int_equal(sim_cmd(s, NULL, 0, "replug"), 0);
-        assert_true(harness_run_until(&h, 2000, good_after, &from));
+        assert_true(harness_wait_reading(&h, 2000, "sensor", from, READING_GOOD, -1));
     }
     harness_stop(&h);
     assert_int_equal(harness_count_fds(), fds_before);
@@ -356,8 +307,7 @@ static void check_backend(const char *device_prefix, const char *expect_log)
         "buses: [ { name: tty, type: uart, device: '%s%s', baud: 115200 } ]\n"
         "devices:\n  - name: sensor\n    bus: tty\n    framing: line\n"
         "    points: [ { name: n } ]\n", device_prefix, link_path);
-    size_t want = 5;
-    assert_true(harness_run_until(&h, 3000, good_readings_of, &want));
+    assert_true(harness_wait_good(&h, 3000, "sensor", 5));
     harness_stop(&h);
     log_set_output_fd(2);
     log_init(LOG_LEVEL_INFO);

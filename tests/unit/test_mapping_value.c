@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -178,6 +179,28 @@ static void test_encode_refuses_what_does_not_fit(void **state)
     assert_int_equal(value_encode_number(1, CFG_T_INT32, CFG_ORDER_ABCD, b, 2), -1);
 }
 
+static void test_float32_shortest(void **state)
+{
+    (void)state;
+    /* 230.1f is 0x4366199a; as a double it would be 230.10000610351562. */
+    uint16_t regs[2] = { 0x4366, 0x199a };
+    struct value v = decode_regs(regs, 2, CFG_T_FLOAT32, CFG_ORDER_ABCD);
+    assert_true(v.as.f == 230.1);
+    char buf[32];
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "230.1");
+    /* Still the same float, bit for bit, when written back. */
+    uint8_t b[4];
+    assert_int_equal(value_encode_number(v.as.f, CFG_T_FLOAT32, CFG_ORDER_ABCD, b, 4), 0);
+    assert_memory_equal(b, "\x43\x66\x19\x9a", 4);
+    /* The smallest subnormal and the largest float keep their value. */
+    uint16_t tiny[2] = { 0x0000, 0x0001 }, big[2] = { 0x7f7f, 0xffff };
+    assert_true((float)decode_regs(tiny, 2, CFG_T_FLOAT32, CFG_ORDER_ABCD).as.f == 1e-45f);
+    assert_true((float)decode_regs(big, 2, CFG_T_FLOAT32, CFG_ORDER_ABCD).as.f == FLT_MAX);
+    uint16_t nan[2] = { 0x7fc0, 0x0000 };
+    assert_true(isnan(decode_regs(nan, 2, CFG_T_FLOAT32, CFG_ORDER_ABCD).as.f));
+}
+
 static void test_to_text(void **state)
 {
     (void)state;
@@ -221,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_bits),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_encode_refuses_what_does_not_fit),
+        cmocka_unit_test(test_float32_shortest),
         cmocka_unit_test(test_to_text),
     };
     return cmocka_run_group_tests_name("mapping values", tests, NULL, NULL);
