@@ -223,8 +223,8 @@ DEPS += $(SIM_BINS:=.d) $(SIM_HOBJS:.o=.d) $(DRV_BINS:=.d) $(DRV_HOBJS:.o=.d)
 DEMO_CONFIG ?= config/demo.yaml
 
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(MQGATE) run -c $(DEMO_CONFIG)
+	$(Q)$(MAKE) --no-print-directory all $(SIM_BINS)
+	$(Q)tests/sim/run_demo.sh $(BUILD) $(DEMO_CONFIG)
 
 # The plain build runs everything; the sanitized build runs everything again
 # in its own tree, so ASan+UBSan see the same paths. `make install` (the

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "config/names.h"
 #include "config/schema.h"
 #include "config/summary.h"
 #include "config/template.h"
@@ -17,22 +18,9 @@ static const char parity_letters[] = { 'N', 'E', 'O' };
 size_t config_point_topic(const struct config *cfg, const struct cfg_device *dev,
                           const struct cfg_point *pt, char *buf, size_t size)
 {
-    const struct cfg_bus *bus = config_find_bus(cfg, dev->bus);
-    char slave[16], address[16];
-    snprintf(slave, sizeof(slave), "%" PRId64, dev->slave);
-    snprintf(address, sizeof(address), "%" PRId64, pt->address);
-    bool modbus = bus && bus->type != CFG_BUS_UART;
-    struct template_values v = { { 0 } };
-    template_values_set(&v, TVAR_GATEWAY, cfg->gateway.name);
-    template_values_set(&v, TVAR_BUS, dev->bus);
-    template_values_set(&v, TVAR_DEVICE, dev->name);
-    template_values_set(&v, TVAR_POINT, pt->name);
-    template_values_set(&v, TVAR_UNIT, pt->unit);
-    template_values_set(&v, TVAR_SLAVE, modbus ? slave : NULL);
-    template_values_set(&v, TVAR_ADDRESS, modbus ? address : NULL);
-    template_values_set(&v, TVAR_REGISTER, modbus ? register_names[pt->register_kind] : NULL);
-    template_values_set(&v, TVAR_TYPE, cfg_enum_name(cfg_value_type_names, pt->type));
-    return template_render(pt->publish.topic.text, &v, buf, size);
+    struct config_names names;
+    config_names_of(cfg, dev, pt, &names);
+    return config_names_render(&names, &pt->publish.topic, buf, size);
 }
 
 static void write_point(const struct config *cfg, const struct cfg_device *dev, bool modbus,

@@ -14,12 +14,14 @@
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/pipeline.h"
 
 struct run_state {
     const char *path;
     struct config *cfg;
     struct loop *loop;
     struct broker *broker;
+    struct pipeline *pipeline;
     int stop_signal;
 };
 
@@ -91,10 +93,14 @@ static void run_reload(struct run_state *st)
     } else {
         log_diagnostics(&diag);
         /* Listeners and broker limits are taken at start; mappings, devices
-         * and buses (later) follow the new file. */
+         * and buses follow the new file. Broker clients stay connected. */
+        pipeline_stop(st->pipeline, false);
+        st->pipeline = NULL;
         config_free(st->cfg);
         st->cfg = next;
         log_set_level(command_log_level(next));
+        if (pipeline_start(st->cfg, st->loop, st->broker, &st->pipeline) < 0)
+            log_error("gateway", "devices not started after the reload");
         log_info("gateway", "reloaded %s", st->path);
         log_started(next);
     }
@@ -174,6 +180,8 @@ int cmd_run(int argc, char **argv)
     }
     if (start_broker(&st) < 0)
         goto out;
+    if (pipeline_start(st.cfg, st.loop, st.broker, &st.pipeline) < 0)
+        goto out;
     log_started(st.cfg);
     daemon_notify_ready();
     if (loop_run(st.loop) < 0) {
@@ -181,10 +189,13 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     daemon_notify_stopping();
+    pipeline_stop(st.pipeline, true);
+    st.pipeline = NULL;
     publish_status(&st, "offline");
     log_info("gateway", "stopped by %s", st.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     rc = EXIT_OK;
 out:
+    pipeline_stop(st.pipeline, false);
     broker_free(st.broker);
     if (st.loop) {
         daemon_watchdog_stop(st.loop);

@@ -50,6 +50,11 @@ for build in "$@"; do
         case "$t" in *.d|*.o) continue;; esac
         run_one "$t" env MQGATE_SIM_DIR="$build/tests/sim" "$t"
     done
+    # The gateway end to end: simulators, mqgate run, MQTT clients.
+    for t in tests/integration/test_gateway_*.sh; do
+        [ -f "$t" ] || continue
+        run_one "$t ($build)" env MQGATE="$build/mqgate" MQGATE_SIM_DIR="$build/tests/sim" bash "$t"
+    done
     for t in tests/cli/test_*.sh; do
         [ -f "$t" ] || continue
         run_one "$t ($build)" env MQGATE="$build/mqgate" bash "$t"

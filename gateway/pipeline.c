@@ -1,0 +1,124 @@
+/* Drivers → mapping → broker, and commands back (see pipeline.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/drivers.h"
+#include "gateway/broker/broker.h"
+#include "gateway/log.h"
+#include "gateway/loop.h"
+#include "gateway/mapping/mapping.h"
+#include "gateway/pipeline.h"
+
+struct pipeline {
+    const struct config *cfg;
+    struct loop *loop;
+    struct broker *broker;
+    struct mapping *mapping;
+    struct drivers *drivers;
+    struct broker_local *commands;
+};
+
+static void to_broker(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+                      bool retain)
+{
+    struct pipeline *p = ctx;
+    if (!p->broker)
+        return;
+    int rc = broker_publish(p->broker, topic, payload, len, qos, retain);
+    if (rc < 0)
+        log_warn("gateway", "cannot publish on '%s': %s", topic, strerror(-rc));
+}
+
+static void on_driver_event(void *ctx, const struct driver_event *ev)
+{
+    struct pipeline *p = ctx;
+    mapping_on_event(p->mapping, ev, loop_now_ms(p->loop));
+}
+
+/* A message on a command topic: checked and converted by the mapping, then
+ * queued to the device's bus; the reply follows the write. */
+static void on_command(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+                       bool retain)
+{
+    (void)qos;
+    struct pipeline *p = ctx;
+    if (retain) {
+        /* A retained command would run again at every restart. */
+        log_warn("gateway", "ignoring a retained command on '%s'", topic);
+        return;
+    }
+    struct mapping_command cmd;
+    if (mapping_command_parse(p->mapping, topic, payload, len, &cmd) < 0)
+        return;
+    uint64_t id;
+    int rc = drivers_write(p->drivers, cmd.device, cmd.point, &cmd.raw, &id);
+    if (rc < 0) {
+        mapping_command_failed(p->mapping, cmd.device, cmd.point,
+                               rc == -EINVAL ? "the device's bus is not running" : strerror(-rc));
+        return;
+    }
+    mapping_command_sent(p->mapping, cmd.device, cmd.point, id);
+    log_info("gateway", "command for %s/%s queued", cmd.device, cmd.point);
+}
+
+static int subscribe_commands(struct pipeline *p)
+{
+    const char *const *topics;
+    size_t n = mapping_command_topics(p->mapping, &topics);
+    if (n == 0 || !p->broker)
+        return 0;
+    p->commands = broker_local_new(p->broker, "commands", on_command, p);
+    if (!p->commands)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int rc = broker_local_subscribe(p->commands, topics[i], 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int pipeline_start(const struct config *cfg, struct loop *loop, struct broker *broker,
+                   struct pipeline **out)
+{
+    struct pipeline *p = calloc(1, sizeof *p);
+    if (!p) {
+        log_error("gateway", "out of memory");
+        return -1;
+    }
+    p->cfg = cfg;
+    p->loop = loop;
+    p->broker = broker;
+    char err[256];
+    if (mapping_new(cfg, to_broker, p, &p->mapping, err, sizeof err) < 0) {
+        log_error("gateway", "mapping: %s", err);
+        goto fail;
+    }
+    int rc = subscribe_commands(p);
+    if (rc < 0) {
+        log_error("gateway", "cannot subscribe to the command topics: %s", strerror(-rc));
+        goto fail;
+    }
+    if (drivers_start(cfg, loop, on_driver_event, p, &p->drivers, err, sizeof err) < 0) {
+        log_error("gateway", "drivers: %s", err);
+        goto fail;
+    }
+    *out = p;
+    return 0;
+fail:
+    pipeline_stop(p, false);
+    return -1;
+}
+
+void pipeline_stop(struct pipeline *p, bool final)
+{
+    if (!p)
+        return;
+    drivers_stop(p->drivers);
+    broker_local_free(p->commands);
+    if (final && p->mapping)
+        mapping_publish_all_availability(p->mapping, "offline");
+    mapping_free(p->mapping);
+    free(p);
+}
