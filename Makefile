@@ -178,7 +178,7 @@ unit-tests: $(UNIT_BINS)
 $(BUILD)/tests/bench/%: tests/bench/%.c $(LIBMQGATE)
 	$(quiet) BENCH $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBMQGATE)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBMQGATE) $(LIBS)
 
 # Integration test programs: one .c each, clients we did not write (Paho's
 # async API) driving the broker from the outside; they need no mqgate code.
@@ -235,10 +235,11 @@ test: deps
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
-bench: deps all $(BUILD)/tests/bench/mqtt_load $(BUILD)/tests/sim/modbus_sim
+bench: deps all $(BUILD)/tests/bench/mqtt_load $(BUILD)/tests/bench/gateway_latency $(SIM_BINS)
 	$(Q)tests/bench/run.sh $(BUILD)
 	$(Q)tests/bench/broker_bench.sh $(BUILD)
 	$(Q)tests/bench/drivers_bench.sh $(BUILD)
+	$(Q)tests/bench/gateway_bench.sh $(BUILD)
 
 # ---- packages ------------------------------------------------------------
 # Debian packages the build, the tests and the demo need. `make deps` installs

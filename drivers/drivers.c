@@ -11,9 +11,9 @@
 #include "gateway/log.h"
 #include "gateway/loop.h"
 
-/* Enough for a few poll cycles of every point of a large installation; a
- * full queue makes the bus threads wait, it never drops. */
-#define DRIVERS_QUEUE_CAPACITY 2048
+/* A full queue makes the bus threads wait, it never drops; the loop drains
+ * it every turn, so a few hundred events (half a kilobyte each) suffice. */
+#define DRIVERS_QUEUE_CAPACITY 256
 /* Events handed to the callback per loop turn, so one busy bus cannot hold
  * the loop (the eventfd stays readable while more are waiting). */
 #define DRIVERS_BATCH 64

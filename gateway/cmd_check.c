@@ -6,23 +6,26 @@
 #include "config/config.h"
 #include "config/summary.h"
 #include "gateway/commands.h"
+#include "gateway/dry_run.h"
 
 int cmd_check(int argc, char **argv)
 {
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' },
         { "quiet", no_argument, NULL, 'q' },
+        { "dry-run", no_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *path = MQGATE_DEFAULT_CONFIG;
-    bool quiet = false;
+    bool quiet = false, dry_run = false;
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:qh", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:qnh", options, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'q': quiet = true; break;
+        case 'n': dry_run = true; break;
         case 'h': command_print_usage(command_find("check"), stdout); return EXIT_OK;
         default: command_print_usage(command_find("check"), stderr); return EXIT_USAGE;
         }
@@ -48,6 +51,7 @@ int cmd_check(int argc, char **argv)
         config_summary_write(cfg, stdout);
     }
     diag_free(&diag);
+    rc = dry_run ? dry_run_print(cfg, stdout) : 0;
     config_free(cfg);
-    return EXIT_OK;
+    return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
 }

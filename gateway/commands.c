@@ -33,7 +33,7 @@ const struct command commands[] = {
       "  -h, --help          this help\n",
       cmd_run },
     { "check", "validate a configuration and show what it would do",
-      "usage: mqgate check [-c FILE] [-q]\n"
+      "usage: mqgate check [-c FILE] [-q] [-n]\n"
       "\n"
       "Check FILE and print every problem as FILE:LINE:COL: error: MESSAGE. When it\n"
       "is valid, print a summary: buses, devices, points, the topics it publishes\n"
@@ -41,6 +41,8 @@ const struct command commands[] = {
       "\n"
       "  -c, --config FILE   configuration (default " MQGATE_DEFAULT_CONFIG ")\n"
       "  -q, --quiet         print only problems\n"
+      "  -n, --dry-run       also print the exact messages (topic and payload) it\n"
+      "                      would publish, from sample readings and a failed read\n"
       "  -h, --help          this help\n",
       cmd_check },
     { "probe", "read the devices and print what they answer, or list serial ports",

@@ -1,5 +1,6 @@
 /* Drivers → mapping → broker, and commands back (see pipeline.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "gateway/broker/broker.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "gateway/mapping/discovery.h"
 #include "gateway/mapping/mapping.h"
 #include "gateway/pipeline.h"
 
@@ -17,6 +19,7 @@ struct pipeline {
     struct mapping *mapping;
     struct drivers *drivers;
     struct broker_local *commands;
+    struct broker_local *ha_status;   /* Home Assistant's birth message */
 };
 
 static void to_broker(void *ctx, const char *topic, const void *payload, size_t len, int qos,
@@ -62,6 +65,38 @@ static void on_command(void *ctx, const char *topic, const void *payload, size_t
     log_info("gateway", "command for %s/%s queued", cmd.device, cmd.point);
 }
 
+static void announce(struct pipeline *p)
+{
+    int n = discovery_publish(p->cfg, to_broker, p);
+    if (n > 0)
+        log_info("gateway", "Home Assistant discovery: %d entities announced", n);
+}
+
+/* Home Assistant publishes "online" on <prefix>/status when it starts:
+ * announce again, so entities survive its restarts without retained
+ * configs having been cleared by anyone. */
+static void on_ha_status(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+                         bool retain)
+{
+    (void)topic, (void)qos;
+    struct pipeline *p = ctx;
+    if (!retain && len == 6 && memcmp(payload, "online", 6) == 0)
+        announce(p);
+}
+
+static int start_discovery(struct pipeline *p)
+{
+    if (!p->cfg->homeassistant.enabled || !p->broker)
+        return 0;
+    announce(p);
+    char filter[256];
+    snprintf(filter, sizeof filter, "%s/status", p->cfg->homeassistant.prefix);
+    p->ha_status = broker_local_new(p->broker, "homeassistant", on_ha_status, p);
+    if (!p->ha_status)
+        return -ENOMEM;
+    return broker_local_subscribe(p->ha_status, filter, 0);
+}
+
 static int subscribe_commands(struct pipeline *p)
 {
     const char *const *topics;
@@ -100,6 +135,11 @@ int pipeline_start(const struct config *cfg, struct loop *loop, struct broker *b
         log_error("gateway", "cannot subscribe to the command topics: %s", strerror(-rc));
         goto fail;
     }
+    rc = start_discovery(p);
+    if (rc < 0) {
+        log_error("gateway", "Home Assistant discovery: %s", strerror(-rc));
+        goto fail;
+    }
     if (drivers_start(cfg, loop, on_driver_event, p, &p->drivers, err, sizeof err) < 0) {
         log_error("gateway", "drivers: %s", err);
         goto fail;
@@ -117,6 +157,7 @@ void pipeline_stop(struct pipeline *p, bool final)
         return;
     drivers_stop(p->drivers);
     broker_local_free(p->commands);
+    broker_local_free(p->ha_status);
     if (final && p->mapping)
         mapping_publish_all_availability(p->mapping, "offline");
     mapping_free(p->mapping);

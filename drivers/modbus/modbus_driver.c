@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/serial.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <time.h>
 
@@ -112,12 +114,23 @@ static char parity_letter(int parity)
     return parity == CFG_PARITY_EVEN ? 'E' : parity == CFG_PARITY_ODD ? 'O' : 'N';
 }
 
+/* The UART driver's RS-485 mode with the configured RTS level and delays
+ * (libmodbus's own call sets the mode only, with the driver's defaults). */
+static int kernel_rs485(modbus_t *ctx, const struct cfg_bus *b)
+{
+    struct serial_rs485 conf = { .flags = SER_RS485_ENABLED };
+    conf.flags |= b->rs485.rts == CFG_RTS_UP ? SER_RS485_RTS_ON_SEND : SER_RS485_RTS_AFTER_SEND;
+    /* The kernel counts these delays in milliseconds. */
+    conf.delay_rts_before_send = (uint32_t)((b->rs485.rts_delay + 999) / 1000);
+    conf.delay_rts_after_send = conf.delay_rts_before_send;
+    return ioctl(modbus_get_socket(ctx), TIOCSRS485, &conf);
+}
+
 static int apply_rs485(modbus_t *ctx, const struct cfg_bus *b, char *err, size_t errlen)
 {
-    if (b->rs485.mode == CFG_RS485_KERNEL &&
-        modbus_rtu_set_serial_mode(ctx, MODBUS_RTU_RS485) < 0) {
+    if (b->rs485.mode == CFG_RS485_KERNEL && kernel_rs485(ctx, b) < 0) {
         snprintf(err, errlen, "%s: the UART's RS-485 mode (rs485.mode: kernel) failed: %s",
-                 b->device, modbus_strerror(errno));
+                 b->device, strerror(errno));
         return -errno;
     }
     if (b->rs485.mode == CFG_RS485_RTS) {
@@ -160,6 +173,11 @@ static int connect_ctx(struct bus *bus, modbus_t *ctx, bool rtu, char *err, size
         return -EMFILE;
     }
     if (rtu) {
+        /* One owner per port: a second gateway (or a probe) polling the same
+         * bus would answer each other's requests. Root is not stopped by it. */
+        if (ioctl(modbus_get_socket(ctx), TIOCEXCL) < 0)
+            log_warn("modbus", "%s: cannot claim the port for this process: %s", b->device,
+                     strerror(errno));
         int rc = apply_rs485(ctx, b, err, errlen);
         if (rc < 0) {
             modbus_close(ctx);
@@ -211,6 +229,9 @@ static void modbus_close_bus(struct bus *bus)
 {
     struct modbus_bus *m = mb(bus);
     if (m->io.ctx) {
+        /* The claim outlives our fd while anyone else has the tty open. */
+        if (m->io.rtu)
+            ioctl(modbus_get_socket(m->io.ctx), TIOCNXCL);
         modbus_close(m->io.ctx);
         modbus_free(m->io.ctx);
         m->io.ctx = NULL;

@@ -58,13 +58,27 @@ static bool expr_affine(const struct expr_op *ops, size_t n_ops, double *a, doub
     return true;
 }
 
+void point_conv_free(struct point_conv *c)
+{
+    free(c->ops);
+    c->ops = NULL;
+}
+
 int point_conv_init(struct point_conv *c, const struct cfg_point *pt, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
     c->pt = pt;
     if (pt->expression && pt->expression[0]) {
-        if (expr_compile(pt->expression, c->ops, EXPR_MAX_OPS, &c->n_ops, err, errlen, NULL))
+        struct expr_op ops[EXPR_MAX_OPS];
+        if (expr_compile(pt->expression, ops, EXPR_MAX_OPS, &c->n_ops, err, errlen, NULL))
             return -1;
+        /* Most points have none: keep only the ops a program needs. */
+        c->ops = malloc(c->n_ops * sizeof *c->ops);
+        if (!c->ops) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(c->ops, ops, c->n_ops * sizeof *c->ops);
         c->has_expr = true;
         c->invertible = expr_affine(c->ops, c->n_ops, &c->a, &c->b);
         return 0;

@@ -38,7 +38,7 @@ struct eng_value {
 struct point_conv {
     const struct cfg_point *pt;
     bool has_expr;
-    struct expr_op ops[EXPR_MAX_OPS];
+    struct expr_op *ops;   /* the compiled expression (owned), NULL without one */
     size_t n_ops;
     /* Commands: raw = (eng - b) / a when the mapping is affine (scale and
      * offset always are; an expression when f(x) = a·x + b holds, within
@@ -51,6 +51,10 @@ struct point_conv {
 /* 0, or -1 with a message in err (an expression that does not compile:
  * the config validator already refused those). */
 int point_conv_init(struct point_conv *c, const struct cfg_point *pt, char *err, size_t errlen);
+
+/* Free what point_conv_init allocated (the expression's program); the
+ * other fields stay valid. A zeroed or freed one is a no-op. */
+void point_conv_free(struct point_conv *c);
 
 /* Raw value → engineering value. Order: the enum map on the raw integer
  * (a label becomes ENG_TEXT; a raw value missing from the map stays a

@@ -159,6 +159,7 @@ void mapping_free(struct mapping *m)
         struct map_device *md = &m->devices[d];
         for (size_t p = 0; md->points && p < md->cfg->n_points; p++) {
             struct map_point *mp = &md->points[p];
+            point_conv_free(&mp->conv);
             free(mp->topic);
             free(mp->error_topic);
             free(mp->command_topic);

@@ -206,13 +206,23 @@ static int format_double(double x, int decimals, char *buf, size_t n)
         return snprintf(buf, n, "%s", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
     if (decimals >= 0)
         return snprintf(buf, n, "%.*f", decimals, x);
-    for (int digits = 1; digits < 17; digits++) {
-        char tmp[40];
+    int digits = 1;
+    char tmp[40];
+    for (; digits < 17; digits++) {
         snprintf(tmp, sizeof tmp, "%.*g", digits, x);
         if (strtod(tmp, NULL) == x)
-            return snprintf(buf, n, "%s", tmp);
+            break;
     }
-    return snprintf(buf, n, "%.17g", x);
+    /* %g goes to an exponent when it needs fewer digits than the number's
+     * magnitude (230 as "2.3e+02"): people read plain decimals, so use them
+     * between 1e-4 and 1e15. */
+    double mag = fabs(x);
+    if (x != 0 && mag >= 1e-4 && mag < 1e15) {
+        int exp10 = (int)floor(log10(mag));
+        int decimals_needed = digits - 1 - exp10;
+        return snprintf(buf, n, "%.*f", decimals_needed > 0 ? decimals_needed : 0, x);
+    }
+    return snprintf(buf, n, "%.*g", digits, x);
 }
 
 int value_to_text(const struct value *v, int decimals, char *buf, size_t n)

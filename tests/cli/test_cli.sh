@@ -142,6 +142,18 @@ kill -TERM "$bpid" 2>/dev/null
 wait "$bpid"; rc=$?
 [ "$rc" = 0 ] && ok || bad "mqgate broker exited $rc after SIGTERM"
 
+# --- check --dry-run: the exact messages, from sample readings ---
+expect_exit 0 "$MQGATE" check -q -n -c config/examples/energy-meter.yaml
+grep -Eq '^barn-pi/meter1/voltage \{"value":230\.5,"unit":"V","timestamp":"[0-9-]{10}T[0-9:.]{12}Z","quality":"good"\}   \[qos 1\]$' \
+    "$tmp/out" && ok || bad "dry-run voltage line: $(grep voltage "$tmp/out" | head -1)"
+expect_in "$tmp/out" "barn-pi/meter1/status online   [qos 1, retained]"
+expect_in "$tmp/out" 'homeassistant/sensor/barn-pi_meter1/voltage/config {"name":"Voltage","unique_id":"barn-pi_meter1_voltage",'
+grep -Eq '^barn-pi/meter1/energy_import \{"value":null,.*"quality":"bad"\}   \[qos 1, retained\]$' \
+    "$tmp/out" && ok || bad "dry-run failed read: $(grep energy_import "$tmp/out" | tail -1)"
+for f in config/examples/*.yaml config/demo.yaml; do
+    expect_exit 0 "$MQGATE" check -q -n -c "$f"
+done
+
 # --- probe: the devices of a config, read as run would, printed ---
 expect_exit 2 "$MQGATE" probe -c "$tmp/broken.yaml"
 expect_exit 2 "$MQGATE" probe -n 0

@@ -49,6 +49,7 @@ sim_cmd() {
 write_config() { # PREFIX
     cat >"$work/gw.yaml" <<EOF2
 gateway: { name: $1, log_level: info }
+homeassistant: { enabled: true }
 broker:
   listeners: [ { bind: 127.0.0.1, port: $port } ]
 buses:
@@ -108,6 +109,20 @@ retained() { # TOPIC: the retained payload, or nothing
     timeout 5 mosquitto_sub -h 127.0.0.1 -p "$port" -t "$1" -C 1 -W 2 2>/dev/null
 }
 [ "$(retained e2e/meter2/status)" = online ] && ok || bad "meter2 status not retained online"
+
+# ---- Home Assistant discovery: retained, and again when HA starts --------------
+disc=$(retained homeassistant/sensor/e2e_meter/voltage/config)
+case "$disc" in
+    *'"unique_id":"e2e_meter_voltage"'*'"state_topic":"e2e/meter/voltage"'*'"value_template":"{{ value_json.value }}"'*) ok ;;
+    *) bad "discovery config of meter/voltage: $disc" ;;
+esac
+sub ha -t 'homeassistant/#' -v
+check "discovery retained" wait_for "$work/ha.raw" 'homeassistant/number/e2e_meter/setpoint/config'
+n_before=$(messages ha | wc -l)
+pub -t homeassistant/status -m online
+for _ in $(seq 1 50); do [ "$(messages ha | wc -l)" -gt "$n_before" ] && break; sleep 0.1; done
+[ "$(messages ha | wc -l)" -ge $((n_before * 2 - 1)) ] && ok ||
+    bad "Home Assistant's birth did not re-announce: $n_before then $(messages ha | wc -l)"
 
 # ---- a slave dies and comes back ---------------------------------------------
 sim_cmd "fault 2 silent"

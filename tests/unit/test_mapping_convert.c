@@ -36,8 +36,10 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    if (f)
+    if (f) {
+        point_conv_free(&f->conv);
         config_free(f->cfg);
+    }
     free(f);
     return 0;
 }
@@ -48,6 +50,7 @@ static int fx_teardown(void **state)
  * converter. */
 static const struct point_conv *point(struct fx *f, const char *fields)
 {
+    point_conv_free(&f->conv);
     config_free(f->cfg);
     f->cfg = NULL;
     char yaml[2048];

@@ -216,6 +216,24 @@ static void test_to_text(void **state)
     v.as.f = (double)(float)230.1f;
     value_to_text(&v, 1, buf, sizeof buf);
     assert_string_equal(buf, "230.1");
+    v.as.f = 230.0;   /* not "2.3e+02" */
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "230");
+    v.as.f = 1500000;
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "1500000");
+    v.as.f = 0.00025;
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "0.00025");
+    v.as.f = -12.75;
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "-12.75");
+    v.as.f = 1e20;
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "1e+20");
+    v.as.f = 0;
+    value_to_text(&v, -1, buf, sizeof buf);
+    assert_string_equal(buf, "0");
     v = (struct value){ .kind = VALUE_INT, .as.i = -32768 };
     value_to_text(&v, 3, buf, sizeof buf);
     assert_string_equal(buf, "-32768");
