@@ -51,6 +51,7 @@ struct bus {
     size_t n_devices;
     int wake_fd;
     atomic_bool stop;
+    atomic_bool finished;           /* the thread has left bus_main */
     pthread_t thread;
     bool started;
     pthread_mutex_t lock;           /* writes and stats */
@@ -139,8 +140,7 @@ void bus_device_count_error(struct bus_device *dev, enum reading_error err)
 
 static void push(struct bus *bus, const struct driver_event *ev)
 {
-    /* Fails only when the set is shutting down and nobody will read it. */
-    (void)event_queue_push(bus->queue, ev);
+    event_queue_push(bus->queue, ev);
 }
 
 void bus_emit_reading(struct bus *bus, struct bus_device *dev, struct reading *r)
@@ -567,7 +567,13 @@ static void *bus_main(void *arg)
     if (bus->connected)
         bus->ops->close(bus);
     bus->connected = false;
+    atomic_store(&bus->finished, true);
     return NULL;
+}
+
+bool bus_finished(const struct bus *bus)
+{
+    return !bus->started || atomic_load(&bus->finished);
 }
 
 int bus_start(struct bus *bus)

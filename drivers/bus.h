@@ -20,6 +20,9 @@ int bus_start(struct bus *bus);
  * first, bounded by the bus's timeouts). */
 void bus_request_stop(struct bus *bus);
 
+/* Whether the thread has ended (or never started): joining will not wait. */
+bool bus_finished(const struct bus *bus);
+
 /* Join the thread (after bus_request_stop) and free everything. NULL ok. */
 void bus_free(struct bus *bus);
 

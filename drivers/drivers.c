@@ -1,6 +1,7 @@
 /* The set of bus workers and its one hand-off to the loop thread: an event
  * queue whose eventfd the loop watches (see drivers.h). */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,12 @@ struct drivers {
     struct driver_event batch[DRIVERS_BATCH];
 };
 
+static size_t deliver(struct drivers *d);
+
 static void on_events(struct loop *loop, int fd, uint32_t events, void *data)
 {
     (void)loop, (void)fd, (void)events;
-    struct drivers *d = data;
-    size_t n = event_queue_pop(d->queue, d->batch, DRIVERS_BATCH);
-    for (size_t i = 0; i < n; i++)
-        d->fn(d->ctx, &d->batch[i]);
+    deliver(data);
 }
 
 static bool bus_has_enabled_device(const struct config *cfg, const struct cfg_bus *b)
@@ -106,6 +106,22 @@ fail:
     return rc;
 }
 
+static size_t deliver(struct drivers *d)
+{
+    size_t n = event_queue_pop(d->queue, d->batch, DRIVERS_BATCH);
+    for (size_t i = 0; i < n; i++)
+        d->fn(d->ctx, &d->batch[i]);
+    return n;
+}
+
+static bool all_finished(const struct drivers *d)
+{
+    for (size_t i = 0; i < d->n_buses; i++)
+        if (!bus_finished(d->buses[i]))
+            return false;
+    return true;
+}
+
 void drivers_stop(struct drivers *d)
 {
     if (!d)
@@ -113,11 +129,20 @@ void drivers_stop(struct drivers *d)
     /* Ask all first, so the workers wind down in parallel. */
     for (size_t i = 0; i < d->n_buses; i++)
         bus_request_stop(d->buses[i]);
-    if (d->queue)
-        event_queue_close(d->queue);   /* a worker waiting on a full queue goes on */
+    /* Readings a driver produces until it ends still reach the callback: a
+     * reload or a stop loses none of them. Keep emptying the queue while the
+     * workers finish their transactions, so none waits on a full queue. */
+    if (d->queue) {
+        while (deliver(d) > 0 || !all_finished(d)) {
+            struct pollfd pfd = { .fd = event_queue_fd(d->queue), .events = POLLIN };
+            poll(&pfd, 1, 10);
+        }
+    }
     for (size_t i = 0; i < d->n_buses; i++)
         bus_free(d->buses[i]);
     if (d->queue) {
+        while (deliver(d) > 0)
+            ;
         loop_fd_remove(d->loop, event_queue_fd(d->queue));
         event_queue_free(d->queue);
     }

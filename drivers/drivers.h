@@ -31,8 +31,9 @@ int drivers_start(const struct config *cfg, struct loop *loop, drivers_event_fn 
                   struct drivers **out, char *err, size_t errlen);
 
 /* Stop every worker and wait for them (each ends its current transaction
- * first, so this takes at most a response timeout or two), then free the
- * set. Events still queued are dropped. NULL ok. */
+ * first, so this takes at most a response timeout or two), hand the events
+ * still queued to the callback (from this call, on this thread), then free
+ * the set. NULL ok. */
 void drivers_stop(struct drivers *d);
 
 /* Write a raw value (the point's own type, before scaling) to a writable

@@ -14,7 +14,6 @@ struct event_queue {
     pthread_cond_t not_full;
     struct driver_event *ring;
     size_t capacity, head, count;
-    bool closed;
     uint64_t pushed;
     int efd;
 };
@@ -57,15 +56,11 @@ int event_queue_fd(const struct event_queue *q)
     return q->efd;
 }
 
-bool event_queue_push(struct event_queue *q, const struct driver_event *ev)
+void event_queue_push(struct event_queue *q, const struct driver_event *ev)
 {
     pthread_mutex_lock(&q->lock);
-    while (q->count == q->capacity && !q->closed)
+    while (q->count == q->capacity)
         pthread_cond_wait(&q->not_full, &q->lock);
-    if (q->closed) {
-        pthread_mutex_unlock(&q->lock);
-        return false;
-    }
     q->ring[(q->head + q->count) % q->capacity] = *ev;
     bool was_empty = q->count++ == 0;
     q->pushed++;
@@ -76,7 +71,6 @@ bool event_queue_push(struct event_queue *q, const struct driver_event *ev)
         ssize_t n = write(q->efd, &one, sizeof one);
         (void)n;
     }
-    return true;
 }
 
 size_t event_queue_pop(struct event_queue *q, struct driver_event *out, size_t max)
@@ -99,14 +93,6 @@ size_t event_queue_pop(struct event_queue *q, struct driver_event *out, size_t m
         pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->lock);
     return n;
-}
-
-void event_queue_close(struct event_queue *q)
-{
-    pthread_mutex_lock(&q->lock);
-    q->closed = true;
-    pthread_cond_broadcast(&q->not_full);
-    pthread_mutex_unlock(&q->lock);
 }
 
 uint64_t event_queue_pushed(const struct event_queue *q)

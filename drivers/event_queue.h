@@ -19,16 +19,13 @@ void event_queue_free(struct event_queue *q);   /* NULL ok; no thread may use it
 /* The fd that is readable while events are waiting (for loop_fd_add). */
 int event_queue_fd(const struct event_queue *q);
 
-/* Any thread: append a copy of ev, waiting while the queue is full. Returns
- * false without queueing when the queue is closed (shutting down). */
-bool event_queue_push(struct event_queue *q, const struct driver_event *ev);
+/* Any thread: append a copy of ev, waiting while the queue is full (the
+ * consumer keeps emptying it, also while the producers are being stopped). */
+void event_queue_push(struct event_queue *q, const struct driver_event *ev);
 
 /* Consumer thread: move up to max events into out, oldest first; returns
  * how many. Clears the fd's readiness when the queue becomes empty. */
 size_t event_queue_pop(struct event_queue *q, struct driver_event *out, size_t max);
-
-/* Wake every waiting producer and make further pushes fail. */
-void event_queue_close(struct event_queue *q);
 
 /* Events pushed so far. */
 uint64_t event_queue_pushed(const struct event_queue *q);
