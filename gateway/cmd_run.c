@@ -163,6 +163,9 @@ int cmd_run(int argc, char **argv)
     diag_free(&diag);
 
     rc = EXIT_RUNTIME;
+    /* A file size limit (ulimit -f) must make writes fail with EFBIG, which
+     * the spool reports and retries, rather than kill the gateway. */
+    signal(SIGXFSZ, SIG_IGN);
     st.loop = loop_new();
     if (!st.loop) {
         log_error("gateway", "cannot create the event loop: %m");
