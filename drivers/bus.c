@@ -16,6 +16,7 @@
 #include "drivers/backoff.h"
 #include "drivers/bus.h"
 #include "gateway/log.h"
+#include "gateway/loop.h"
 
 enum presence { DEVICE_UNKNOWN, DEVICE_ONLINE, DEVICE_OFFLINE };
 
@@ -63,13 +64,6 @@ struct bus {
     char open_error[176];
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t us_to_ms(int64_t us)
 {
     return us / 1000 > 0 ? us / 1000 : 1;
@@ -105,9 +99,9 @@ static void wake(struct bus *bus)
 
 bool bus_sleep_ms(struct bus *bus, int64_t ms)
 {
-    int64_t deadline = mono_ms() + ms;
+    int64_t deadline = loop_clock_ms() + ms;
     while (!bus_stopping(bus)) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - loop_clock_ms();
         if (left <= 0)
             return true;
         struct pollfd pfd = { .fd = bus->wake_fd, .events = POLLIN };
@@ -344,7 +338,7 @@ static void link_lost(struct bus *bus, const char *why)
     bus->ops->close(bus);
     bus->connected = false;
     int64_t wait = backoff_next(&bus->reconnect);
-    bus->reconnect_due_ms = mono_ms() + wait;
+    bus->reconnect_due_ms = loop_clock_ms() + wait;
     snprintf(bus->open_error, sizeof bus->open_error, "%s", why);
     log_msg(LOG_LEVEL_WARN, "drivers", "bus '%s': %s; reopening in %lld ms", bus->bcfg->name,
             why, (long long)wait);
@@ -368,7 +362,7 @@ static void try_open(struct bus *bus)
         return;
     }
     int64_t wait = backoff_next(&bus->reconnect);
-    bus->reconnect_due_ms = mono_ms() + wait;
+    bus->reconnect_due_ms = loop_clock_ms() + wait;
     /* The first failure, and each change of reason, at warn; repeats at debug. */
     enum log_level level = bus->open_failures == 0 || strcmp(err, bus->open_error) != 0 ?
                            LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
@@ -453,7 +447,7 @@ static void run_poll(struct bus *bus, struct bus_device *dev)
     update_state(bus, dev, res == DRIVER_POLL_OK);
     if (emitted)
         bus_emit_cycle_end(bus, dev);
-    schedule_next(dev, mono_ms());
+    schedule_next(dev, loop_clock_ms());
 }
 
 void bus_device_answered(struct bus *bus, struct bus_device *dev)
@@ -526,7 +520,7 @@ static void wait_for_work(struct bus *bus, int64_t until)
         pfd[1].events = POLLIN;
         n = pfd[1].fd >= 0 ? 2 : 1;
     }
-    int64_t left = until - mono_ms();
+    int64_t left = until - loop_clock_ms();
     if (left < 0)
         left = 0;
     if (poll(pfd, n, (int)(left > 60000 ? 60000 : left)) <= 0)
@@ -544,22 +538,22 @@ static void wait_for_work(struct bus *bus, int64_t until)
 static void *bus_main(void *arg)
 {
     struct bus *bus = arg;
-    int64_t now = mono_ms();
+    int64_t now = loop_clock_ms();
     bool stream = bus->ops->readable_fd != NULL;
     for (size_t i = 0; i < bus->n_devices; i++)
         bus->devices[i].next_due_ms = stream ? now + bus->devices[i].interval_ms : now;
     bus->reconnect_due_ms = now;
     while (!bus_stopping(bus)) {
-        now = mono_ms();
+        now = loop_clock_ms();
         if (!bus->connected && now >= bus->reconnect_due_ms)
             try_open(bus);
         run_writes(bus);
         struct bus_device *dev = earliest_due(bus);
-        if (dev && dev->next_due_ms <= mono_ms()) {
+        if (dev && dev->next_due_ms <= loop_clock_ms()) {
             run_poll(bus, dev);
             continue;
         }
-        int64_t until = dev ? dev->next_due_ms : mono_ms() + 1000;
+        int64_t until = dev ? dev->next_due_ms : loop_clock_ms() + 1000;
         if (!bus->connected && bus->reconnect_due_ms < until)
             until = bus->reconnect_due_ms;
         wait_for_work(bus, until);

@@ -16,6 +16,7 @@
 #include "drivers/modbus/plan.h"
 #include "config/schema.h"
 #include "gateway/log.h"
+#include "gateway/loop.h"
 
 struct modbus_bus {
     struct modbus_io io;
@@ -369,19 +370,12 @@ static void read_plan(struct bus *bus, struct bus_device *dev, struct modbus_pla
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static enum driver_poll_result modbus_poll(struct bus *bus, struct bus_device *dev)
 {
     struct modbus_device *md = bus_device_proto(dev);
     modbus_set_slave(mb(bus)->io.ctx, (int)bus_device_config(dev)->slave);
     struct cycle c = { .retries = bus_device_is_offline(dev) ? 0 : -1 };
-    int64_t now = mono_ms();
+    int64_t now = loop_clock_ms();
     for (size_t g = 0; g < md->n_groups; g++) {
         struct modbus_group *grp = &md->groups[g];
         /* The worker polls the device at its fastest group's pace; the

@@ -13,6 +13,7 @@
 #include "drivers/serial/serial.h"
 #include "drivers/uart/framer.h"
 #include "gateway/log.h"
+#include "gateway/loop.h"
 
 struct uart_bus {
     struct bus *bus;
@@ -31,13 +32,6 @@ struct uart_bus {
 static struct uart_bus *ub(const struct bus *bus)
 {
     return bus_proto(bus);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void uart_destroy(struct bus *bus)
@@ -130,7 +124,7 @@ static void on_record(void *ctx, const struct framer_record *rec)
         bus_emit_cycle_end(u->bus, u->dev);
     u->answered = true;
     u->stale_sent = false;
-    u->last_record_ms = mono_ms();
+    u->last_record_ms = loop_clock_ms();
 }
 
 /* Bad checksums count as CRC errors of the device, like Modbus ones. */
@@ -176,7 +170,7 @@ static void emit_stale(struct uart_bus *u)
                              .error = READING_ERR_TIMEOUT };
         r.value = u->last[i];
         snprintf(r.detail, sizeof r.detail, "no data for %lld ms",
-                 (long long)(mono_ms() - u->last_record_ms));
+                 (long long)(loop_clock_ms() - u->last_record_ms));
         bus_emit_reading(u->bus, u->dev, &r);
     }
     u->stale_sent = true;
@@ -196,7 +190,7 @@ static enum driver_poll_result uart_poll(struct bus *bus, struct bus_device *dev
     }
     bool answered = u->answered;
     u->answered = false;
-    int64_t silent = mono_ms() - u->last_record_ms;
+    int64_t silent = loop_clock_ms() - u->last_record_ms;
     int64_t interval = cfg->poll_interval / 1000;
     if (!answered && !u->stale_sent && u->last_record_ms && silent >= 2 * interval)
         emit_stale(u);
