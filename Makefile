@@ -214,7 +214,9 @@ $(BUILD)/tests/drivers/%: tests/drivers/%.c $(DRV_HOBJS) $(SIM_HOBJS) $(LIBMQGAT
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< $(DRV_HOBJS) $(SIM_HOBJS) $(LIBMQGATE) $(CMOCKA_LIBS) $(LIBS) -lutil -ldl
 
 # $(BUILD)/tests/integration/paho_check: $(BUILD_ROOT)/… plain, $(BUILD_ROOT)/san/… sanitized.
-integration-tests: $(BUILD)/tests/integration/paho_check $(SIM_BINS) $(DRV_BINS)
+INTEG_SRCS   := $(sort $(wildcard tests/integration/*.c))
+INTEG_BINS   := $(INTEG_SRCS:%.c=$(BUILD)/%)
+integration-tests: $(INTEG_BINS) $(SIM_BINS) $(DRV_BINS)
 DEPS += $(SIM_BINS:=.d) $(SIM_HOBJS:.o=.d) $(DRV_BINS:=.d) $(DRV_HOBJS:.o=.d)
 # Helper objects are intermediate to make; keep them between builds.
 .SECONDARY: $(SIM_HOBJS) $(DRV_HOBJS) $(UNIT_HOBJS)
@@ -235,11 +237,13 @@ test: deps
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
-bench: deps all $(BUILD)/tests/bench/mqtt_load $(BUILD)/tests/bench/gateway_latency $(SIM_BINS)
+BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(wildcard tests/bench/*.c))
+bench: deps all $(BENCH_BINS) $(INTEG_BINS) $(SIM_BINS)
 	$(Q)tests/bench/run.sh $(BUILD)
 	$(Q)tests/bench/broker_bench.sh $(BUILD)
 	$(Q)tests/bench/drivers_bench.sh $(BUILD)
 	$(Q)tests/bench/gateway_bench.sh $(BUILD)
+	$(Q)for b in tests/bench/bridge_*.sh; do [ ! -f "$$b" ] || $$b $(BUILD) || exit 1; done
 
 # ---- packages ------------------------------------------------------------
 # Debian packages the build, the tests and the demo need. `make deps` installs

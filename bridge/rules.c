@@ -177,10 +177,12 @@ static bool retain_of(const struct cfg_topic_rule *r, bool retain)
     return r->retain == CFG_RETAIN_ON ? true : r->retain == CFG_RETAIN_OFF ? false : retain;
 }
 
-/* Shared by both directions; `out` is written only when the result is good. */
+/* Shared by both directions; `out` is written only when the result is good.
+ * cap_qos: the result's QoS is min(rule, message) (receive); otherwise it is
+ * the rule's (forward). */
 static int rules_apply(const struct config *cfg, const struct cfg_topic_rule *rules, size_t n,
-                       const char *topic, int qos, bool retain, struct rule_result *out,
-                       char *why, size_t whylen)
+                       const char *topic, int qos, bool cap_qos, bool retain,
+                       struct rule_result *out, char *why, size_t whylen)
 {
     if (!topic || !mqtt_topic_name_valid(topic, strlen(topic))) {
         set_why(why, whylen, "not a valid topic name");
@@ -196,7 +198,7 @@ static int rules_apply(const struct config *cfg, const struct cfg_topic_rule *ru
         return rc;
     int rule_qos = clamp_qos((int)r->qos);
     qos = clamp_qos(qos);
-    res.qos = qos < rule_qos ? qos : rule_qos;
+    res.qos = cap_qos && qos < rule_qos ? qos : rule_qos;
     res.retain = retain_of(r, retain);
     res.spool = false;
     res.rule = index;
@@ -208,7 +210,8 @@ int rules_forward(const struct config *cfg, const char *topic, int qos, bool ret
                   struct rule_result *out, char *why, size_t whylen)
 {
     const struct cfg_bridge *b = &cfg->bridge;
-    int rc = rules_apply(cfg, b->forward, b->n_forward, topic, qos, retain, out, why, whylen);
+    int rc = rules_apply(cfg, b->forward, b->n_forward, topic, qos, false, retain, out, why,
+                         whylen);
     if (rc == RULES_MAPPED)
         out->spool = out->qos > 0 || b->forward[out->rule].spool;
     return rc;
@@ -260,8 +263,8 @@ int rules_receive(const struct config *cfg, const char *remote_topic, int qos, b
 {
     const struct cfg_bridge *b = &cfg->bridge;
     struct rule_result res;
-    int rc = rules_apply(cfg, b->receive, b->n_receive, remote_topic, qos, retain, &res, why,
-                         whylen);
+    int rc = rules_apply(cfg, b->receive, b->n_receive, remote_topic, qos, true, retain, &res,
+                         why, whylen);
     if (rc != RULES_MAPPED)
         return rc;
     if (!receive_allowed(cfg, res.topic, allowed, ctx)) {

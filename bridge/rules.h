@@ -54,10 +54,12 @@ enum rules_status {
  * add_prefix "x/" turns the input "/b" (whose first level is empty) into
  * "x//b".
  *
- * QoS, as Mosquitto's bridge: a forward rule's qos is the QoS the bridge
- * subscribes with locally, and a broker sends a subscriber
- * min(published QoS, subscription QoS) (Mosquitto src/subs.c, unless
- * upgrade_outgoing_qos); so out->qos = min(rule qos, message qos) upstream.
+ * QoS: a forward rule's qos is the QoS of every message it sends upstream,
+ * whatever QoS the message was published with locally: the rule states the
+ * delivery guarantee towards the cloud (as Telegraf's and Neuron's MQTT
+ * outputs do), so a reading published at QoS 0 on the LAN still reaches the
+ * cloud at least once under a qos 1 rule. (Mosquitto's bridge instead sends
+ * min(rule, message), which would silently make such readings QoS 0.)
  * A receive rule's qos is the QoS of the upstream subscription; the upstream
  * broker already sends at most that, and out->qos = min(rule qos, received
  * QoS) again, for brokers that upgrade.

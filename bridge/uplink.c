@@ -265,16 +265,39 @@ static void on_disconnect_fail5(void *ctx, MQTTAsync_failureData5 *r)
 
 static void schedule_retry(struct uplink *u);
 
+/* Paho hands over OpenSSL's error queue after a failed TLS step (bad
+ * chain, unreadable ca_file or key, a mismatched key) on its own thread and
+ * otherwise drops it; its failure callback only says "TCP/TLS connect
+ * failure". The logger is safe from any thread, so the line goes straight
+ * there. A wrong host name leaves no OpenSSL error: Paho checks it itself
+ * after the handshake. Returns nonzero to get the next line too. */
+static int on_tls_error(const char *str, size_t len, void *ctx)
+{
+    (void)ctx;
+    while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+        len--;
+    log_warn(LOG_COMP, "tls: %.*s", len > INT_MAX ? INT_MAX : (int)len, str);
+    return 1;
+}
+
 static void fill_ssl(const struct uplink *u, MQTTAsync_SSLOptions *ssl)
 {
     ssl->trustStore = u->ca_file;       /* NULL: Paho loads OpenSSL's default paths */
     ssl->keyStore = u->cert_file;
     ssl->privateKey = u->key_file;
+    /* Both checks: the chain (to ca_file or the system store) during the
+     * handshake, and, with `verify`, the URL's host against the
+     * certificate's names (X509_check_host, then X509_check_ip_asc). */
     ssl->enableServerCertAuth = 1;
     ssl->verify = u->verify_hostname;
+    ssl->ssl_error_cb = on_tls_error;
+    ssl->ssl_error_context = NULL;
     /* Paho 1.3.12 built with OpenSSL >= 1.1 creates its context with
-     * TLS_client_method() and ignores this; the floor is then OpenSSL's
-     * (TLS 1.2 under Debian's openssl.cnf). Set for older builds. */
+     * TLS_client_method() and ignores this, and offers no other way to
+     * raise the floor (so min_version 1.3 is only warned about). The floor
+     * is then OpenSSL 3's at the security level 1 Paho sets: TLS 1.2 (a
+     * TLS 1.1-only server is refused; Debian's openssl.cnf adds nothing).
+     * Set for older builds. */
     ssl->sslVersion = MQTT_SSL_VERSION_TLS_1_2;
 }
 
@@ -762,7 +785,7 @@ int uplink_new(const struct cfg_bridge *cfg, const char *gateway_name, const cha
     if (!rc)
         rc = create_client(u, cfg->url, err, errlen);
     if (rc) {
-        uplink_free(u);
+        uplink_free(u, false);
         return rc;
     }
     *out = u;
@@ -797,7 +820,9 @@ static void wait_disconnect(struct uplink *u)
     pthread_mutex_unlock(&u->lock);
 }
 
-static void disconnect_now(struct uplink *u)
+/* final: leave saying "offline" (the will); else a normal DISCONNECT, which
+ * makes the broker discard the will (a reload, where a new link follows). */
+static void disconnect_now(struct uplink *u, bool final)
 {
     MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
     MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
@@ -806,12 +831,14 @@ static void disconnect_now(struct uplink *u)
     o->timeout = FREE_WAIT_MS / 2;
     if (u->mqtt_version == MQTTVERSION_5) {
         /* Leave as if lost: the broker publishes the will, "offline". */
-        o->reasonCode = MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE;
+        if (final)
+            o->reasonCode = MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE;
         o->onSuccess5 = on_disconnect_done5;
         o->onFailure5 = on_disconnect_fail5;
     } else {
         /* 3.1.1 has no such reason: say it ourselves before leaving. */
-        send_raw(u, u->status_topic, "offline", 7, 1, true, NULL);
+        if (final)
+            send_raw(u, u->status_topic, "offline", 7, 1, true, NULL);
         o->onSuccess = on_disconnect_done;
         o->onFailure = on_disconnect_fail;
     }
@@ -819,7 +846,7 @@ static void disconnect_now(struct uplink *u)
         wait_disconnect(u);
 }
 
-void uplink_free(struct uplink *u)
+void uplink_free(struct uplink *u, bool final)
 {
     if (!u)
         return;
@@ -827,7 +854,7 @@ void uplink_free(struct uplink *u)
         loop_timer_cancel(u->loop, u->retry_timer);
     if (u->client) {
         if (MQTTAsync_isConnected(u->client))
-            disconnect_now(u);
+            disconnect_now(u, final);
         MQTTAsync_destroy(&u->client);
     }
     if (u->efd >= 0) {

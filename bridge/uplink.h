@@ -63,15 +63,18 @@ int uplink_new(const struct cfg_bridge *cfg, const char *gateway_name, const cha
  * attempt that fails is reported through `disconnected`, not here. */
 int uplink_start(struct uplink *u);
 
-/* Disconnect and free. When connected it sends DISCONNECT: for MQTT 5 with
- * reason 0x04 (so the broker publishes the will: "offline"), for 3.1.1 after
- * queuing "offline" itself; it waits at most ~2 s for that to go out.
- * Nothing else is published. Then Paho's client is destroyed (its threads
+/* Disconnect and free. When connected it sends DISCONNECT. With `final`
+ * (the gateway stops) the link leaves saying "offline": for MQTT 5 with
+ * reason 0x04 (so the broker publishes the will), for 3.1.1 after queuing
+ * "offline" itself. Without it (a reload: a new link follows) a normal
+ * DISCONNECT makes the broker discard the will, and nothing is published.
+ * It waits at most ~2 s for the DISCONNECT to go out.
+ * Then Paho's client is destroyed (its threads
  * are joined when it was the process's last client), the eventfd unwatched
  * and closed, pending events dropped without calling back. Ids still in
  * flight are simply never reported (the caller still holds them). Loop
  * thread, outside uplink callbacks. NULL is a no-op. */
-void uplink_free(struct uplink *u);
+void uplink_free(struct uplink *u, bool final);
 
 /* Whether the link is up as the loop thread last learned it (between
  * `connected` and `disconnected`). */

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/bridge.h"
 #include "config/config.h"
+#include "config/schema.h"
 #include "config/template.h"
 #include "gateway/broker/broker.h"
 #include "gateway/commands.h"
@@ -22,6 +24,7 @@ struct run_state {
     struct loop *loop;
     struct broker *broker;
     struct pipeline *pipeline;
+    struct bridge *bridge;
     int stop_signal;
 };
 
@@ -40,9 +43,17 @@ static void publish_status(struct run_state *st, const char *status)
         log_warn("gateway", "cannot publish status on '%s'", topic);
 }
 
+static bool bridge_wanted(const struct config *cfg)
+{
+    return cfg_is_set(&cfg_schema_root, cfg, "bridge") && cfg->bridge.enabled && cfg->bridge.url;
+}
+
+/* With broker.enabled false the broker still runs in-process, without
+ * listeners, when a bridge needs it as the hub it subscribes to. */
 static int start_broker(struct run_state *st)
 {
-    if (!st->cfg->broker.enabled) {
+    bool listen = st->cfg->broker.enabled;
+    if (!listen && !bridge_wanted(st->cfg)) {
         log_info("gateway", "embedded broker disabled (broker.enabled: false)");
         return 0;
     }
@@ -51,10 +62,29 @@ static int start_broker(struct run_state *st)
         log_error("gateway", "cannot start the broker: out of memory");
         return -1;
     }
-    if (broker_listen(st->broker) < 0)
+    if (!listen)
+        log_info("gateway", "embedded broker not listening (broker.enabled: false); "
+                 "it only feeds the bridge");
+    else if (broker_listen(st->broker) < 0)
         return -1;
     publish_status(st, "online");
     return 0;
+}
+
+/* receive_allow: [] lets upstream publish to the command topics of the
+ * writable points of the configuration running now. */
+static bool upstream_may_publish(void *ctx, const char *topic)
+{
+    const struct run_state *st = ctx;
+    return pipeline_is_command_topic(st->pipeline, topic);
+}
+
+static int start_bridge(struct run_state *st)
+{
+    if (!bridge_wanted(st->cfg))
+        return 0;
+    struct bridge_hooks hooks = { .allowed = upstream_may_publish, .ctx = st };
+    return bridge_start(st->cfg, st->loop, st->broker, &hooks, &st->bridge) < 0 ? -1 : 0;
 }
 
 /* Log each diagnostic as its own line, in the file:line:col form users can
@@ -96,9 +126,15 @@ static void run_reload(struct run_state *st)
          * and buses follow the new file. Broker clients stay connected. */
         pipeline_stop(st->pipeline, false);
         st->pipeline = NULL;
+        bridge_stop(st->bridge, false);
+        st->bridge = NULL;
         config_free(st->cfg);
         st->cfg = next;
         log_set_level(command_log_level(next));
+        /* The bridge first, so the new pipeline's first readings (and
+         * retained messages) reach its spool. */
+        if (start_bridge(st) < 0)
+            log_error("gateway", "bridge not started after the reload");
         if (pipeline_start(st->cfg, st->loop, st->broker, &st->pipeline) < 0)
             log_error("gateway", "devices not started after the reload");
         log_info("gateway", "reloaded %s", st->path);
@@ -183,6 +219,8 @@ int cmd_run(int argc, char **argv)
     }
     if (start_broker(&st) < 0)
         goto out;
+    if (start_bridge(&st) < 0)
+        goto out;
     if (pipeline_start(st.cfg, st.loop, st.broker, &st.pipeline) < 0)
         goto out;
     log_started(st.cfg);
@@ -195,10 +233,15 @@ int cmd_run(int argc, char **argv)
     pipeline_stop(st.pipeline, true);
     st.pipeline = NULL;
     publish_status(&st, "offline");
+    /* Last, so the devices' "offline" reach the spool and the uplink says
+     * "offline" on its own status topic as it leaves. */
+    bridge_stop(st.bridge, true);
+    st.bridge = NULL;
     log_info("gateway", "stopped by %s", st.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     rc = EXIT_OK;
 out:
     pipeline_stop(st.pipeline, false);
+    bridge_stop(st.bridge, false);
     broker_free(st.broker);
     if (st.loop) {
         daemon_watchdog_stop(st.loop);

@@ -163,3 +163,15 @@ void pipeline_stop(struct pipeline *p, bool final)
     mapping_free(p->mapping);
     free(p);
 }
+
+bool pipeline_is_command_topic(const struct pipeline *p, const char *topic)
+{
+    if (!p || !p->mapping)
+        return false;
+    const char *const *topics;
+    size_t n = mapping_command_topics(p->mapping, &topics);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(topics[i], topic) == 0)
+            return true;
+    return false;
+}

@@ -23,4 +23,9 @@ int pipeline_start(const struct config *cfg, struct loop *loop, struct broker *b
  * (a clean stop; not on reload, where the devices carry on). NULL ok. */
 void pipeline_stop(struct pipeline *p, bool final);
 
+/* Whether `topic` is the command topic of one of the pipeline's writable
+ * points (what the bridge's receive rules may publish to by default).
+ * False for a NULL pipeline. */
+bool pipeline_is_command_topic(const struct pipeline *p, const char *topic);
+
 #endif

@@ -42,6 +42,9 @@ static void limits_from_config(struct broker_limits *l, const struct cfg_broker 
 static void before_sleep(struct loop *loop, void *data)
 {
     (void)loop;
+    struct broker *b = data;
+    if (b->before_flush)
+        b->before_flush(b->before_flush_ctx);
     client_flush_dirty(data);
     client_free_dead(data);
 }
@@ -84,6 +87,12 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
     b->started_ms = loop_clock_ms();
     b->sys_interval_ms = cfg->sys_interval / 1000;
     return b;
+}
+
+void broker_set_before_flush(struct broker *b, void (*fn)(void *ctx), void *ctx)
+{
+    b->before_flush = fn;
+    b->before_flush_ctx = fn ? ctx : NULL;
 }
 
 /* ---- listening ------------------------------------------------------------- */

@@ -36,6 +36,13 @@ void broker_free(struct broker *b);
 int broker_publish(struct broker *b, const char *topic, const void *payload, size_t len,
                    int qos, bool retain);
 
+/* fn(ctx) runs once per loop turn, just before the broker writes the
+ * turn's output to its clients (PUBACKs, PUBRECs, deliveries): the place
+ * for a subscriber that took messages in during the turn to make them
+ * durable before the publishers hear they were accepted (the bridge's
+ * spool). One hook; NULL removes it. */
+void broker_set_before_flush(struct broker *b, void (*fn)(void *ctx), void *ctx);
+
 /* ---- in-process subscribers ----------------------------------------------
  * The gateway's own parts (the bridge, command handling) subscribe without a
  * socket. Their callback runs on the loop's thread, synchronously, once per

@@ -75,6 +75,8 @@ struct listener {
 #define BROKER_SCRATCH_SIZE (64 * 1024)
 
 struct broker {
+    void (*before_flush)(void *ctx);   /* broker_set_before_flush */
+    void *before_flush_ctx;
     struct loop *loop;
     uint8_t *scratch;               /* BROKER_SCRATCH_SIZE bytes */
     struct broker_limits limits;

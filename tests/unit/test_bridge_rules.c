@@ -151,17 +151,17 @@ static void test_qos_retain_spool(void **state)
         "    - { filter: 'q2/#', qos: 2, retain: true }\n"
         "    - { filter: 'q0/#', qos: 0, retain: false, spool: false }\n"
         "    - { filter: 's0/#', qos: 0 }\n");
-    /* min(rule, message), as Mosquitto's bridge. */
+    /* The rule's QoS, whatever the message's: the rule is the upstream guarantee. */
     struct rule_result r = forward_ok(cfg, "q1/a", 2, true, "q1/a");
     assert_int_equal(r.qos, 1);
     assert_true(r.retain); /* keep */
     assert_true(r.spool);
     r = forward_ok(cfg, "q1/a", 0, false, "q1/a");
-    assert_int_equal(r.qos, 0);
+    assert_int_equal(r.qos, 1);
     assert_false(r.retain);
     assert_true(r.spool); /* the rule's spool: true (its default) */
     r = forward_ok(cfg, "q2/a", 1, false, "q2/a");
-    assert_int_equal(r.qos, 1);
+    assert_int_equal(r.qos, 2);
     assert_true(r.retain); /* forced on */
     r = forward_ok(cfg, "q2/a", 2, false, "q2/a");
     assert_int_equal(r.qos, 2);
@@ -169,14 +169,14 @@ static void test_qos_retain_spool(void **state)
     assert_int_equal(r.qos, 0);
     assert_false(r.retain); /* forced off */
     assert_false(r.spool);
-    r = forward_ok(cfg, "s0/a", 1, false, "s0/a");
+    r = forward_ok(cfg, "s0/a", 2, false, "s0/a");
     assert_int_equal(r.qos, 0);
     assert_true(r.spool);
     /* Out-of-range QoS from a caller is clamped, not passed on. */
     r = forward_ok(cfg, "q2/a", 7, false, "q2/a");
     assert_int_equal(r.qos, 2);
     r = forward_ok(cfg, "q2/a", -1, false, "q2/a");
-    assert_int_equal(r.qos, 0);
+    assert_int_equal(r.qos, 2);
     config_free(cfg);
 }
 

@@ -374,7 +374,7 @@ static void test_v5_publish_subscribe_reconnect(void **state)
     assert_string_equal(out, "gw1/status online\n");
 
     /* Leaving: the broker publishes the will. */
-    uplink_free(u);
+    uplink_free(u, true);
     read_retained("gw1/status", out, sizeof out);
     assert_string_equal(out, "gw1/status offline\n");
     loop_free(loop);
@@ -406,7 +406,7 @@ static void test_v311_first_connect_waits_for_broker(void **state)
     assert_true(run_until(loop, delivered_id, &r, 9, 5000));
 
     /* 3.1.1 has no "disconnect with will": the uplink says offline itself. */
-    uplink_free(u);
+    uplink_free(u, true);
     read_retained("gw1/status", out, sizeof out);
     assert_string_equal(out, "gw1/status offline\n");
     loop_free(loop);
