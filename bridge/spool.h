@@ -26,17 +26,19 @@
  *      4    4   record length in bytes, this header included
  *      8    4   CRC-32 (IEEE, as zlib) of every byte from offset 12 to the end
  *     12    1   type: 1 MSG, 2 ACK
- *     13    1   flags: bits 0-1 QoS, bit 2 retain, others 0
- *     14    2   reserved, 0
- *     16    8   seq
- *     24    8   wall time in ms since the epoch (MSG; 0 in ACK)
- *     32    2   topic length (MSG; 0 in ACK)
- *     34        MSG: the topic (no NUL), then the payload up to the length
- * An ACK record (exactly 34 bytes) says "every seq <= its seq is
- * acknowledged". Each message gets the next seq (1, 2, ...), monotonic for the
- * life of the directory: spool_open continues after the highest seq, ACK or
- * file name it finds. (Seqs of messages a crash lost before they reached the
- * disk, possible with fsync batch or never, may be given again.)
+ *     13    1   flags: bits 0-1 QoS, bit 2 retain, others 0 (checked, so
+ *                 garbage is rejected; 0 in ACK)
+ *     14    8   seq
+ *     22    8   wall time in ms since the epoch (MSG; 0 in ACK)
+ *     30    2   topic length (MSG; 0 in ACK)
+ *     32        MSG: the topic (no NUL), then the payload up to the length
+ * Fields are not aligned (they are copied byte by byte), so the overhead is
+ * 32 bytes per record. An ACK record (exactly 32 bytes) says "every seq <=
+ * its seq is acknowledged". Each message gets the next seq (1, 2, ...),
+ * monotonic for the life of the directory: spool_open continues after the
+ * highest seq, ACK or file name it finds. (Seqs of messages a crash lost
+ * before they reached the disk, possible with fsync batch or never, may be
+ * given again.)
  *
  * A new segment is started when a message would take the current one past
  * segment_size (a larger message gets a segment of its own); segment_size is

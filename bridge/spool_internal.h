@@ -12,7 +12,7 @@
 #include "bridge/spool.h"
 
 #define SPOOL_MAGIC 0x5053514Du
-#define SPOOL_HDR 34u
+#define SPOOL_HDR 32u
 #define SPOOL_CRC_FROM 12u                  /* the CRC covers [12, length) */
 #define SPOOL_REC_MAX (SPOOL_HDR + SPOOL_TOPIC_MAX + SPOOL_PAYLOAD_MAX)
 #define SPOOL_REC_MSG 1u
@@ -32,7 +32,6 @@ struct spool_rec {
     uint32_t crc;
     uint8_t type;
     uint8_t flags;
-    uint16_t reserved;
     uint64_t seq;
     int64_t wall_ms;
     uint16_t topic_len;

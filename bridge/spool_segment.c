@@ -39,10 +39,9 @@ void spool_rec_encode_header(uint8_t out[SPOOL_HDR], const struct spool_rec *r)
     put_le(out + 8, r->crc, 4);
     out[12] = r->type;
     out[13] = r->flags;
-    put_le(out + 14, r->reserved, 2);
-    put_le(out + 16, r->seq, 8);
-    put_le(out + 24, (uint64_t)r->wall_ms, 8);
-    put_le(out + 32, r->topic_len, 2);
+    put_le(out + 14, r->seq, 8);
+    put_le(out + 22, (uint64_t)r->wall_ms, 8);
+    put_le(out + 30, r->topic_len, 2);
 }
 
 void spool_rec_decode_header(const uint8_t in[SPOOL_HDR], struct spool_rec *r)
@@ -52,17 +51,16 @@ void spool_rec_decode_header(const uint8_t in[SPOOL_HDR], struct spool_rec *r)
     r->crc = (uint32_t)get_le(in + 8, 4);
     r->type = in[12];
     r->flags = in[13];
-    r->reserved = (uint16_t)get_le(in + 14, 2);
-    r->seq = get_le(in + 16, 8);
-    r->wall_ms = (int64_t)get_le(in + 24, 8);
-    r->topic_len = (uint16_t)get_le(in + 32, 2);
+    r->seq = get_le(in + 14, 8);
+    r->wall_ms = (int64_t)get_le(in + 22, 8);
+    r->topic_len = (uint16_t)get_le(in + 30, 2);
 }
 
 bool spool_rec_header_ok(const struct spool_rec *r, uint64_t room)
 {
     if (r->magic != SPOOL_MAGIC || r->len < SPOOL_HDR || r->len > SPOOL_REC_MAX || r->len > room)
         return false;
-    if (r->reserved != 0 || r->seq == 0)
+    if (r->seq == 0)
         return false;
     if (r->type == SPOOL_REC_ACK)
         return r->len == SPOOL_HDR && r->flags == 0 && r->topic_len == 0 && r->wall_ms == 0;

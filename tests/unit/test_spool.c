@@ -560,15 +560,15 @@ static void test_corrupt_after_write(void **state)
         append_i(f, i);
     assert_int_equal(spool_flush(f->s, 1000), 0);
     assert_true(count_segments(f->dir) > 1);
-    /* Message 1 is 34 + 3 + 1 bytes; message 2's payload starts at 38 + 37. */
+    /* Message 1 is 32 + 3 + 1 bytes; message 2's payload starts at 36 + 35. */
     char path[160];
     snprintf(path, sizeof path, "%s/spool-%016x.seg", f->dir, 1);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     uint8_t b;
-    assert_int_equal(pread(fd, &b, 1, 76), 1);
+    assert_int_equal(pread(fd, &b, 1, 72), 1);
     b ^= 0x40;
-    assert_int_equal(pwrite(fd, &b, 1, 76), 1);
+    assert_int_equal(pwrite(fd, &b, 1, 72), 1);
     close(fd);
     expect_i(f, &c, 1);
     for (unsigned i = 3; i <= 20; i++)

@@ -2,8 +2,9 @@
  * SIGKILLed at random points and every message it reported accepted must be
  * there, intact and in order; then fixtures this file builds byte by byte
  * from the format documented in bridge/spool.h (its own encoder, so the
- * format is checked too): torn tails cut at several offsets, flipped bytes,
- * garbage between records, empty and zero-length segments, a garbage file
+ * format is checked too, and the spool's own writer against it): header
+ * fields checked behind a valid CRC, torn tails cut at several offsets,
+ * flipped bytes, garbage between records, empty and zero-length segments, a garbage file
  * with a segment's name, ACK-only segments, and files that are not ours. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,7 @@
 #include "bridge/spool.h"
 #include "gateway/log.h"
 
-#define HDR 34
+#define HDR 32
 
 /* ---- fixture ----------------------------------------------------------------- */
 
@@ -126,6 +127,14 @@ static void le(uint8_t *p, uint64_t v, int n)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Set the CRC of the record at rec from its length field (after a test
+ * patched a field, so only the field check can catch it). */
+static void fix_crc(uint8_t *rec)
+{
+    size_t len = (size_t)rec[4] | (size_t)rec[5] << 8 | (size_t)rec[6] << 16 | (size_t)rec[7] << 24;
+    le(rec + 8, crc32_ieee(rec + 12, len - 12), 4);
+}
+
 static size_t enc(uint8_t *out, uint8_t type, uint8_t flags, uint64_t seq, int64_t wall,
                   const char *topic, const void *payload, size_t plen)
 {
@@ -134,15 +143,14 @@ static size_t enc(uint8_t *out, uint8_t type, uint8_t flags, uint64_t seq, int64
     le(out + 4, len, 4);
     out[12] = type;
     out[13] = flags;
-    le(out + 14, 0, 2);
-    le(out + 16, seq, 8);
-    le(out + 24, (uint64_t)wall, 8);
-    le(out + 32, tlen, 2);
+    le(out + 14, seq, 8);
+    le(out + 22, (uint64_t)wall, 8);
+    le(out + 30, tlen, 2);
     if (tlen)
         memcpy(out + HDR, topic, tlen);
     if (plen)
         memcpy(out + HDR + tlen, payload, plen);
-    le(out + 8, crc32_ieee(out + 12, len - 12), 4);
+    fix_crc(out);
     return len;
 }
 
@@ -205,6 +213,19 @@ static void write_seg(struct fx *f, uint64_t name, const void *data, size_t len)
     write_file(path, data, len);
 }
 
+/* The whole segment file into buf (at most cap bytes); its length. */
+static size_t read_seg(struct fx *f, uint64_t name, uint8_t *buf, size_t cap)
+{
+    char path[160];
+    seg_path(f, name, path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, buf, cap);
+    assert_true(n >= 0 && (size_t)n < cap);
+    close(fd);
+    return (size_t)n;
+}
+
 static off_t seg_size(struct fx *f, uint64_t name)
 {
     char path[160];
@@ -257,6 +278,88 @@ static void close_spool(struct fx *f)
 {
     spool_close(f->s);
     f->s = NULL;
+}
+
+/* ---- the layout --------------------------------------------------------- */
+
+/* What the spool writes is byte for byte what the documented layout says:
+ * 32 bytes of header before the topic, an ACK record of exactly 32. */
+static void test_written_layout(void **state)
+{
+    struct fx *f = *state;
+    static struct image want;
+    static uint8_t got[4096];
+    char topic[32];
+    uint8_t p[64];
+    fx_open(f);
+    for (uint64_t q = 1; q <= 3; q++) {
+        uint64_t seq = 0;
+        snprintf(topic, sizeof topic, "m/%" PRIu64, q);
+        size_t n = payload_of(q, p);
+        assert_int_equal(spool_append(f->s, topic, p, n, 1, false, 1700000000000 + (int64_t)q,
+                                      &seq), 0);
+        assert_int_equal(seq, q);
+    }
+    assert_int_equal(spool_flush(f->s, 0), 0);
+    for (uint64_t q = 1; q <= 3; q++)
+        assert_int_equal(spool_ack(f->s, q), 0);
+    assert_int_equal(spool_flush(f->s, 1), 0);
+    close_spool(f);
+    want.len = 0;
+    img_msgs(&want, 1, 3);
+    assert_int_equal(want.offs[1], HDR + 3 + 2);     /* "m/1" and 2 bytes */
+    size_t ack = enc_ack(want.b + want.len, 3);
+    assert_int_equal(ack, 32);
+    want.len += ack;
+    size_t n = read_seg(f, 1, got, sizeof got);
+    assert_int_equal(n, want.len);
+    assert_memory_equal(got, want.b, n);
+}
+
+/* A record whose CRC is right but whose header breaks a rule is corrupt:
+ * flag bits that mean nothing, QoS 3, unknown types, seq 0, an ACK with
+ * flags, time, topic or body, a topic longer than the record. */
+static void test_header_fields_checked(void **state)
+{
+    struct fx *f = *state;
+    static struct image im;
+    static const uint64_t want[] = { 1, 3 };
+    for (int k = 0; k < 12; k++) {
+        im.len = 0;
+        img_msgs(&im, 1, 1);
+        size_t bad = im.len;
+        uint8_t *r = im.b + bad, pl[1] = { 0 };
+        switch (k) {
+        case 0: im.len += enc(r, 1, 1 | 0x08, 2, 5, "m/2", pl, 1); break;
+        case 1: im.len += enc(r, 1, 1 | 0x80, 2, 5, "m/2", pl, 1); break;
+        case 2: im.len += enc(r, 1, 3, 2, 5, "m/2", pl, 1); break;
+        case 3: im.len += enc(r, 0, 1, 2, 5, "m/2", pl, 1); break;
+        case 4: im.len += enc(r, 3, 1, 2, 5, "m/2", pl, 1); break;
+        case 5: im.len += enc(r, 1, 1, 0, 5, "m/2", pl, 1); break;
+        case 6: im.len += enc(r, 2, 1, 2, 0, NULL, NULL, 0); break;
+        case 7: im.len += enc(r, 2, 0, 2, 5, NULL, NULL, 0); break;
+        case 8: im.len += enc(r, 2, 0, 2, 0, "x", NULL, 0); break;
+        case 9: im.len += enc(r, 2, 0, 2, 0, NULL, pl, 1); break;
+        default:
+            im.len += enc_msg(r, 2);
+            le(r + 30, k == 10 ? 3 + 3 + 1 : 65535, 2);    /* "m/2", 3 bytes: one past */
+            fix_crc(r);
+            break;
+        }
+        size_t badlen = im.len - bad;
+        im.len += enc_msg(im.b + im.len, 3);
+        write_seg(f, 1, im.b, im.len);
+        assert_int_equal(ftruncate(f->logfd, 0), 0);
+        fx_open(f);
+        expect_seqs(f, want, 2);
+        assert_int_equal(stats(f).dropped_corrupt, 1);
+        char needle[96];
+        snprintf(needle, sizeof needle, "segment 0000000000000001: corrupt record at offset %zu, "
+                 "skipped %zu bytes", bad, badlen);
+        if (!log_has(f, needle))
+            fail_msg("case %d: no \"%s\" in the log", k, needle);
+        close_spool(f);
+    }
 }
 
 /* ---- crash: SIGKILL while appending ------------------------------------- */
@@ -448,9 +551,10 @@ static void test_flipped_byte(void **state)
     im.len = 0;
     img_msgs(&im, 1, 5);
     size_t r3 = im.offs[2], r3len = im.offs[3] - r3;
-    /* magic, length (up and down), CRC, type, seq, topic, payload, last byte */
-    size_t at[] = { r3, r3 + 4, r3 + 6, r3 + 8, r3 + 12, r3 + 16, r3 + HDR, r3 + HDR + 5,
-                    r3 + r3len - 1 };
+    /* magic, length (up and down), CRC, type, flags, seq, wall time, topic
+     * length, topic, payload, last byte */
+    size_t at[] = { r3, r3 + 4, r3 + 6, r3 + 8, r3 + 12, r3 + 13, r3 + 14, r3 + 22, r3 + 30,
+                    r3 + HDR, r3 + HDR + 5, r3 + r3len - 1 };
     static const uint64_t want[] = { 1, 2, 4, 5 };
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         im.b[at[k]] ^= 0x10;
@@ -698,6 +802,8 @@ static void test_foreign_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_written_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_fields_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_end_of_older_segment, setup, teardown),
