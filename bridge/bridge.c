@@ -495,6 +495,8 @@ void bridge_stop(struct bridge *b, bool final)
 {
     if (!b)
         return;
+    if (b->broker)
+        broker_set_before_flush(b->broker, NULL, NULL);
     broker_local_free(b->local); /* nothing more comes in */
     b->local = NULL;
     if (b->spool)
@@ -511,8 +513,6 @@ void bridge_stop(struct bridge *b, bool final)
                      (unsigned long long)ss.msgs);
     }
     spool_close(b->spool);
-    if (b->broker)
-        broker_set_before_flush(b->broker, NULL, NULL);
     if (b->wake_timer)
         loop_timer_cancel(b->loop, b->wake_timer);
     while (b->mem_n)

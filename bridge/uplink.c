@@ -322,6 +322,9 @@ static void connect_attempt(struct uplink *u)
     o->password = u->password;
     o->context = u;
     o->automaticReconnect = 0;         /* ours covers the first connect too */
+    /* Exactly the configured version: Paho's default for 3.1.1 would try
+     * 3.1 after a refusal (two handshakes per attempt, maybe a 3.1 link). */
+    o->MQTTVersion = u->mqtt_version;
     if (u->tls) {
         fill_ssl(u, &ssl);
         o->ssl = &ssl;

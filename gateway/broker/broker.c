@@ -42,9 +42,7 @@ static void limits_from_config(struct broker_limits *l, const struct cfg_broker 
 static void before_sleep(struct loop *loop, void *data)
 {
     (void)loop;
-    struct broker *b = data;
-    if (b->before_flush)
-        b->before_flush(b->before_flush_ctx);
+    broker_before_flush(data);
     client_flush_dirty(data);
     client_free_dead(data);
 }
@@ -87,6 +85,12 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
     b->started_ms = loop_clock_ms();
     b->sys_interval_ms = cfg->sys_interval / 1000;
     return b;
+}
+
+void broker_before_flush(struct broker *b)
+{
+    if (b->before_flush)
+        b->before_flush(b->before_flush_ctx);
 }
 
 void broker_set_before_flush(struct broker *b, void (*fn)(void *ctx), void *ctx)

@@ -280,4 +280,8 @@ int handle_subscribe(struct client *c, const struct mqtt_subscribe *p);
 int handle_unsubscribe(struct client *c, const struct mqtt_unsubscribe *p);
 int handle_control(struct client *c, const struct mqtt_packet *p);
 
+/* Run the broker_set_before_flush hook: before any client output leaves
+ * (end of turn, a write on EPOLLOUT, a close). */
+void broker_before_flush(struct broker *b);
+
 #endif

@@ -220,8 +220,10 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *data)
     struct client *c = data;
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         client_read(c);
-    if (!c->closed && (events & EPOLLOUT))
+    if (!c->closed && (events & EPOLLOUT)) {
+        broker_before_flush(c->broker); /* acks of this read leave after the hook */
         client_flush(c);
+    }
 }
 
 /* Keep alive (1.5 × the client's interval, MQTT-3.1.2-24) and the time a new
@@ -513,6 +515,7 @@ void client_close(struct client *c, uint8_t reason, const char *why, bool normal
     if (c->closed)
         return;
     struct broker *b = c->broker;
+    broker_before_flush(b);
     client_flush(c);
     if (reason && c->connected && c->version == MQTT_V5)
         send_disconnect(c, reason, why);
