@@ -29,6 +29,7 @@ int cmd_probe(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
+int cmd_passwd(int argc, char **argv);
 
 /* The table of subcommands, NULL-terminated. */
 extern const struct command commands[];
