@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bridge/bridge_internal.h"
@@ -42,7 +43,7 @@ bool bridge_log_allowed(struct bridge_log_limit *l, int64_t now_ms, uint64_t *re
 
 static bool window_full(const struct bridge_window *w)
 {
-    return w->n >= w->cap;
+    return w->n >= w->limit;
 }
 
 static void window_push(struct bridge_window *w, uint64_t id)
@@ -139,12 +140,17 @@ static void spool_message(struct bridge *b, const struct rule_result *r, const v
     int rc = spool_append(b->spool, r->topic, payload, len, r->qos, r->retain, wall_ms(), NULL);
     if (rc == 0)
         return;
-    /* -ENOSPC with drop_newest is the policy, counted by the spool. */
-    if (rc != -ENOSPC)
-        b->stats.spool_errors++;
-    warn_limited(b, &b->warn_spool, "message on '%s' not spooled: %s", r->topic,
-                 rc == -ENOSPC ? "the spool is full (full_policy: drop_newest)"
-                               : strerror(-rc));
+    if (rc == -EDQUOT) {
+        /* drop_newest at max_size: the policy, counted by the spool. */
+        warn_limited(b, &b->warn_spool, "message on '%s' not spooled: the spool is at "
+                     "max_size (full_policy: drop_newest)", r->topic);
+        return;
+    }
+    /* The disk refuses (full, failing) and the memory for pending records
+     * is used up: this message cannot be kept. */
+    b->stats.dropped_error++;
+    warn_limited(b, &b->warn_spool, "message on '%s' dropped: the spool cannot store it (%s)",
+                 r->topic, strerror(-rc));
 }
 
 static void on_local_message(void *ctx, const char *topic, const void *payload, size_t len,
@@ -300,10 +306,13 @@ static void on_connected(void *ctx, bool session_present)
     b->ever_connected = true;
     b->down_reported = false;
     b->stats.connected = true;
+    size_t quota = (size_t)uplink_send_quota(b->uplink);
+    b->window.limit = quota < b->window.cap ? quota : b->window.cap;
     struct spool_stats ss;
     spool_stats(b->spool, &ss);
-    log_info("bridge", "connected upstream (session %s); %llu message(s) to send",
-             session_present ? "resumed" : "new", (unsigned long long)ss.msgs);
+    log_info("bridge", "connected upstream (session %s); %llu message(s) to send, %zu at a "
+             "time", session_present ? "resumed" : "new", (unsigned long long)ss.msgs,
+             b->window.limit);
     bridge_health_publish(b, false);
 }
 
@@ -383,10 +392,14 @@ static int render_status_topic(struct bridge *b)
 static int open_spool(struct bridge *b)
 {
     const struct cfg_spool *sc = &b->cfg->bridge.spool; /* dir resolved by the config */
+    /* The state directory is systemd's (StateDirectory=); when run by hand
+     * it may not exist yet, and the spool creates one level only. */
+    if (mkdir(b->cfg->gateway.state_dir, 0750) == 0)
+        log_info("bridge", "created the state directory %s", b->cfg->gateway.state_dir);
     char err[512] = "";
     int rc = spool_open(sc, &b->spool, err, sizeof err);
     if (rc < 0) {
-        log_error("bridge", "spool: %s", err[0] ? err : strerror(-rc));
+        log_error("bridge", "%s", err[0] ? err : strerror(-rc));
         return rc;
     }
     struct spool_stats ss;
@@ -470,6 +483,7 @@ int bridge_start(const struct config *cfg, struct loop *loop, struct broker *bro
     if (hooks)
         b->hooks = *hooks;
     b->window.cap = (size_t)cfg->bridge.spool.max_inflight;
+    b->window.limit = b->window.cap;
     b->window.ids = calloc(b->window.cap, sizeof *b->window.ids);
     b->buflen = 4096;
     b->buf = malloc(b->buflen);

@@ -32,8 +32,9 @@ struct bridge;
  *    are sent at once when the link is up and the window has room, else
  *    held in memory (at most BRIDGE_MEMORY_MAX messages, the oldest dropped
  *    and counted) and sent first after a connect.
- *  - At most spool.max_inflight messages are handed to Paho and not yet
- *    acknowledged. A message leaves the spool on PUBACK (QoS 1), PUBCOMP
+ *  - At most spool.max_inflight messages (and fewer than the upstream
+ *    broker's Receive Maximum, see uplink_send_quota) are handed to Paho and
+ *    not yet acknowledged. A message leaves the spool on PUBACK (QoS 1), PUBCOMP
  *    (QoS 2), or once written (QoS 0). After a disconnect everything not
  *    acknowledged is sent again, oldest first, so the upstream may see a
  *    message twice (at most the window, plus acknowledgements not yet
@@ -56,7 +57,9 @@ struct bridge;
  *   $SYS/bridge/spool/dropped/full     by max_size
  *   $SYS/bridge/spool/dropped/age      by max_age
  *   $SYS/bridge/spool/dropped/corrupt  bad records found and skipped
- *   $SYS/bridge/spool/errors           failed appends or flushes
+ *   $SYS/bridge/spool/dropped/error    refused: the disk failed and the
+ *                                      memory for pending records was full
+ *   $SYS/bridge/spool/errors           episodes of failing spool writes
  *   $SYS/bridge/spool/last_error       "" or the last write/fsync error
  */
 
@@ -90,7 +93,8 @@ struct bridge_stats {
     uint64_t received;
     uint64_t denied;
     uint64_t dropped_memory;
-    uint64_t spool_errors;
+    uint64_t dropped_error;     /* could not be stored (disk full, I/O error) */
+    uint64_t spool_errors;      /* episodes of failing flushes */
     uint64_t inflight;
 };
 

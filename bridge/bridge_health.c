@@ -24,11 +24,13 @@ static const char *const health_topics[BRIDGE_HEALTH_TOPICS] = {
     "$SYS/bridge/spool/dropped/full",
     "$SYS/bridge/spool/dropped/age",
     "$SYS/bridge/spool/dropped/corrupt",
+    "$SYS/bridge/spool/dropped/error",
     "$SYS/bridge/spool/errors",
     "$SYS/bridge/spool/last_error",
 };
 
-static void health_values(const struct bridge *b, char v[BRIDGE_HEALTH_TOPICS][64])
+static void health_values(const struct bridge *b,
+                          char v[BRIDGE_HEALTH_TOPICS][BRIDGE_HEALTH_VALUE_MAX])
 {
     struct spool_stats ss = { 0 };
     if (b->spool)
@@ -37,18 +39,19 @@ static void health_values(const struct bridge *b, char v[BRIDGE_HEALTH_TOPICS][6
     uint64_t numbers[] = {
         0, st->reconnects, st->forwarded, st->received, st->denied, st->dropped_memory,
         ss.msgs, ss.disk_bytes, (uint64_t)(ss.oldest_age_ms > 0 ? ss.oldest_age_ms / 1000 : 0),
-        ss.dropped_full, ss.dropped_age, ss.dropped_corrupt, st->spool_errors,
+        ss.dropped_full, ss.dropped_age, ss.dropped_corrupt, st->dropped_error,
+        st->spool_errors,
     };
-    snprintf(v[0], 64, "%s", st->connected ? "connected" : "disconnected");
+    snprintf(v[0], BRIDGE_HEALTH_VALUE_MAX, "%s", st->connected ? "connected" : "disconnected");
     for (size_t i = 1; i < sizeof numbers / sizeof numbers[0]; i++)
-        snprintf(v[i], 64, "%" PRIu64, numbers[i]);
-    snprintf(v[BRIDGE_HEALTH_TOPICS - 1], 64, "%s",
+        snprintf(v[i], BRIDGE_HEALTH_VALUE_MAX, "%" PRIu64, numbers[i]);
+    snprintf(v[BRIDGE_HEALTH_TOPICS - 1], BRIDGE_HEALTH_VALUE_MAX, "%s",
              b->spool && b->spool_failing ? spool_last_error(b->spool) : "");
 }
 
 void bridge_health_publish(struct bridge *b, bool force)
 {
-    char now[BRIDGE_HEALTH_TOPICS][64];
+    char now[BRIDGE_HEALTH_TOPICS][BRIDGE_HEALTH_VALUE_MAX];
     health_values(b, now);
     for (size_t i = 0; i < BRIDGE_HEALTH_TOPICS; i++) {
         if (!force && strcmp(now[i], b->health_last[i]) == 0)

@@ -28,7 +28,8 @@ struct bridge_mem_msg {
 
 struct bridge_window {
     uint64_t *ids;
-    size_t cap;        /* spool.max_inflight */
+    size_t cap;        /* spool.max_inflight: the ring's size */
+    size_t limit;      /* <= cap: also the upstream's Receive Maximum */
     size_t head;
     size_t n;
 };
@@ -40,7 +41,8 @@ struct bridge_log_limit {
     uint64_t repeats;
 };
 
-#define BRIDGE_HEALTH_TOPICS 14
+#define BRIDGE_HEALTH_TOPICS 15
+#define BRIDGE_HEALTH_VALUE_MAX 512  /* last_error holds a path and a reason */
 
 struct bridge {
     const struct config *cfg;
@@ -73,7 +75,7 @@ struct bridge {
     struct bridge_log_limit warn_forward;
     struct bridge_log_limit warn_receive;
     struct bridge_log_limit warn_spool;
-    char health_last[BRIDGE_HEALTH_TOPICS][64]; /* last published values */
+    char health_last[BRIDGE_HEALTH_TOPICS][BRIDGE_HEALTH_VALUE_MAX]; /* last published */
     char status_topic[256];
 };
 

@@ -399,7 +399,7 @@ static int refuse_full(struct spool *s, uint32_t len)
         log_warn("spool", "%s full (%" PRIu64 " of %" PRIu64 " bytes, a %" PRIu32
                  "-byte message more): refusing new messages (%" PRIu64 " so far)", s->dir,
                  s->total_size, s->max_size, len, s->refused_run);
-    return -ENOSPC;
+    return -EDQUOT;
 }
 
 /* drop_oldest: give up whole segments, oldest first, never the current one. */
@@ -524,13 +524,17 @@ static int queue_ack(struct spool *s, struct spool_seg *cur)
     return 0;
 }
 
-/* Remove the oldest segments whose messages are all acknowledged by an ACK
- * record on disk (never the current one, which keeps the seqs going). */
+/* Remove the oldest segments whose messages are all acknowledged (never the
+ * current one, which keeps the seqs going). The ACK record need not be
+ * durable yet: a crash after the removal cannot bring back a message the
+ * upstream broker already has, and one before it only resends. Not waiting
+ * for it matters when the disk is full: the ACK record cannot be written
+ * until a removal makes room. */
 static int remove_acked_segments(struct spool *s)
 {
     bool removed = false;
     int r = 0;
-    while (s->nsegs > 1 && s->segs[0].last_msg <= s->ack_synced) {
+    while (s->nsegs > 1 && s->segs[0].last_msg <= s->ack_pos) {
         uint64_t name = s->segs[0].name;
         if ((r = spool_seg_remove_front(s)) < 0)
             break;
@@ -566,8 +570,10 @@ static int flush_now(struct spool *s, int64_t now_ms, bool force_sync)
     int r = queue_ack(s, cur);
     if (r == 0)
         r = spool_seg_write_pending(s);
-    if (r < 0)
+    if (r < 0) {
+        (void)remove_acked_segments(s); /* room for the retry (a full disk) */
         return r;
+    }
     s->ack_written = s->ack_queued;
     bool dirty = cur->sync_size < cur->disk_size || s->dir_dirty;
     if (s->fsync != CFG_FSYNC_NEVER && dirty && sync_due(s, now_ms, force_sync)) {

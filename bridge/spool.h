@@ -45,7 +45,8 @@
  * lowered to max_size / 4 if larger, so drop_oldest always has a segment to
  * drop. The directory is fsynced after a segment file is created or removed
  * (unless fsync is never). A segment is removed once every message in it is
- * acknowledged and an ACK record saying so is durable; the newest segment is
+ * acknowledged (also when the ACK record saying so could not be written yet,
+ * as on a full disk: the removal makes room for it); the newest segment is
  * kept, so the seqs survive restarts.
  *
  * ---- writing ----------------------------------------------------------------
@@ -180,7 +181,7 @@ void spool_close(struct spool *s);
  * SPOOL_TOPIC_MAX bytes, payload may be NULL when len is 0, qos 0..2, wall_ms
  * the time to judge max_age by (CLOCK_REALTIME ms). Returns 0 and stores the
  * message's seq in *seq (may be NULL), or: -EINVAL (arguments), -EMSGSIZE (a
- * record that can never fit: larger than max_size), -ENOSPC (full and the
+ * record that can never fit: larger than max_size), -EDQUOT (max_size reached and the
  * policy refuses it; counted in dropped_full), -ENOMEM, or the error of a
  * write it had to do first (see writing above; nothing is counted). */
 int spool_append(struct spool *s, const char *topic, const void *payload, size_t len,

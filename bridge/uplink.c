@@ -62,6 +62,8 @@ struct uplink {
     char *ca_file, *cert_file, *key_file;
     bool tls, verify_hostname;
     int keepalive_s;
+    int receive_maximum;               /* the broker's, from the last CONNACK */
+    int max_buffered;                  /* Paho's maxBufferedMessages */
     bool clean_start;
     uint32_t session_expiry_s;
     struct backoff backoff;
@@ -163,6 +165,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *r)
     struct up_event *e = event_new(EV_CONNECTED, 0, 0, NULL);
     if (e) {
         e->flag = r && r->alt.connect.sessionPresent;
+        e->code = 65535; /* 3.1.1 has no Receive Maximum */
         post_event(ctx, e);
     }
 }
@@ -172,6 +175,10 @@ static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *r)
     struct up_event *e = event_new(EV_CONNECTED, 0, 0, NULL);
     if (e) {
         e->flag = r && r->alt.connect.sessionPresent;
+        /* The broker's Receive Maximum (absent: 65535, MQTT-3.2.2.3.3). */
+        int max = r ? MQTTProperties_getNumericValue(&r->properties,
+                                                     MQTTPROPERTY_CODE_RECEIVE_MAXIMUM) : -1;
+        e->code = max > 0 && max <= 65535 ? max : 65535;
         post_event(ctx, e);
     }
 }
@@ -527,9 +534,10 @@ int uplink_subscribe(struct uplink *u, const char *filter, int qos)
 
 /* ---- loop thread: events ------------------------------------------------ */
 
-static void handle_connected(struct uplink *u, bool session_present)
+static void handle_connected(struct uplink *u, bool session_present, int receive_maximum)
 {
     u->state = UPLINK_UP;
+    u->receive_maximum = receive_maximum;
     backoff_reset(&u->backoff);
     log_info(LOG_COMP, "connected upstream (session %s)", session_present ? "resumed" : "new");
     int rc = send_raw(u, u->status_topic, "online", 6, 1, true, NULL);
@@ -559,7 +567,7 @@ static void handle_event(struct uplink *u, const struct up_event *e)
     uint64_t id;
     switch (e->kind) {
     case EV_CONNECTED:
-        handle_connected(u, e->flag);
+        handle_connected(u, e->flag, e->code);
         break;
     case EV_CONNECT_FAILED:
     case EV_LOST:
@@ -694,6 +702,8 @@ static int copy_settings(struct uplink *u, const struct cfg_bridge *cfg, const c
     u->verify_hostname = cfg->tls.verify_hostname;
     u->mqtt_version = cfg->mqtt_version == CFG_MQTT_5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     u->keepalive_s = (int)(cfg->keepalive / 1000000);
+    u->receive_maximum = 65535;
+    u->max_buffered = (int)cfg->spool.max_inflight + 16;
     u->clean_start = cfg->clean_start;
     int64_t exp_s = cfg->session_expiry / 1000000;
     u->session_expiry_s = exp_s > UINT32_MAX ? UINT32_MAX : (uint32_t)exp_s;
@@ -718,6 +728,10 @@ static int create_client(struct uplink *u, const char *url, char *err, size_t er
     MQTTAsync_createOptions co5 = MQTTAsync_createOptions_initializer5;
     MQTTAsync_createOptions *o = u->mqtt_version == MQTTVERSION_5 ? &co5 : &co;
     o->MQTTVersion = u->mqtt_version;
+    /* Paho refuses a send once this many wait in its queue, connected or
+     * not, and does not wake its send thread when one is refused: keep it
+     * above any window the caller uses (uplink_send_quota). */
+    o->maxBufferedMessages = u->max_buffered;
     int rc = MQTTAsync_createWithOptions(&u->client, uri, u->client_id,
                                          MQTTCLIENT_PERSISTENCE_NONE, NULL, o);
     free(uri);
@@ -807,6 +821,15 @@ int uplink_start(struct uplink *u)
 bool uplink_connected(const struct uplink *u)
 {
     return u->state == UPLINK_UP;
+}
+
+int uplink_send_quota(const struct uplink *u)
+{
+    /* One slot stays for "online" and other messages of the uplink's own. */
+    int quota = u->receive_maximum - 1;
+    if (quota > u->max_buffered - 1)
+        quota = u->max_buffered - 1;
+    return quota > 1 ? quota : 1;
 }
 
 /* Bounded wait for the DISCONNECT to go out (uplink_free is not on the loop

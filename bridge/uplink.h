@@ -80,6 +80,13 @@ void uplink_free(struct uplink *u, bool final);
  * `connected` and `disconnected`). */
 bool uplink_connected(const struct uplink *u);
 
+/* How many messages the caller should keep handed to uplink_publish and not
+ * yet delivered: the upstream broker's Receive Maximum from the last CONNACK
+ * (MQTT 5; 65535 for 3.1.1) less one for the uplink's own status message,
+ * and below Paho's queue bound (spool.max_inflight + 16). More would wait in
+ * Paho's queue, whose send thread then runs only on its 1 s timer. >= 1. */
+int uplink_send_quota(const struct uplink *u);
+
 /* Send one message upstream. topic must be a valid topic name (no
  * wildcards); payload may be NULL when len is 0; qos 0..2; `id` is the
  * caller's (the spool's) and comes back through `delivered`.

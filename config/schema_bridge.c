@@ -89,7 +89,8 @@ static const struct cfg_key spool_keys[] = {
     KEY_SIZE(S, segment_size, "segment_size", .def = "4MiB", .min = "64KiB", .max = "1GiB",
              .doc = "Size of one segment file."),
     KEY_INT(S, max_inflight, "max_inflight", .def = "64", .min = "1", .max = "65535",
-            .doc = "Messages handed to the upstream connection before their acknowledgement."),
+            .doc = "Messages sent upstream and not yet acknowledged (also kept below the "
+                   "upstream broker's Receive Maximum)."),
     { .name = NULL },
 };
 #undef S
