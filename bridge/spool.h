@@ -33,7 +33,9 @@
  *     30    2   topic length (MSG; 0 in ACK)
  *     32        MSG: the topic (no NUL), then the payload up to the length
  * Fields are not aligned (they are copied byte by byte), so the overhead is
- * 32 bytes per record. An ACK record (exactly 32 bytes) says "every seq <=
+ * 32 bytes per record. Seqs and segment names are 1 .. 2^62 - 1: a record
+ * with another seq is corrupt, a file with another name foreign (so a
+ * tampered maximum cannot wrap the next seq to 0). An ACK record (exactly 32 bytes) says "every seq <=
  * its seq is acknowledged". Each message gets the next seq (1, 2, ...),
  * monotonic for the life of the directory: spool_open continues after the
  * highest seq, ACK or file name it finds. (Seqs of messages a crash lost

@@ -12,6 +12,10 @@
 #include "bridge/spool.h"
 
 #define SPOOL_MAGIC 0x5053514Du
+/* Seqs and segment names at or above this are corrupt (or foreign): no
+ * spool appends 2^62 messages, and a tampered maximum must not wrap
+ * next_seq to 0. */
+#define SPOOL_SEQ_LIMIT (UINT64_C(1) << 62)
 #define SPOOL_HDR 32u
 #define SPOOL_CRC_FROM 12u                  /* the CRC covers [12, length) */
 #define SPOOL_REC_MAX (SPOOL_HDR + SPOOL_TOPIC_MAX + SPOOL_PAYLOAD_MAX)

@@ -60,7 +60,7 @@ bool spool_rec_header_ok(const struct spool_rec *r, uint64_t room)
 {
     if (r->magic != SPOOL_MAGIC || r->len < SPOOL_HDR || r->len > SPOOL_REC_MAX || r->len > room)
         return false;
-    if (r->seq == 0)
+    if (r->seq == 0 || r->seq >= SPOOL_SEQ_LIMIT)
         return false;
     if (r->type == SPOOL_REC_ACK)
         return r->len == SPOOL_HDR && r->flags == 0 && r->topic_len == 0 && r->wall_ms == 0;
@@ -88,6 +88,8 @@ bool spool_seg_parse_name(const char *file, uint64_t *name)
             return false;
         v = (v << 4) | (uint64_t)d;
     }
+    if (v == 0 || v >= SPOOL_SEQ_LIMIT)
+        return false; /* never made by a spool: left alone as a foreign file */
     *name = v;
     return true;
 }

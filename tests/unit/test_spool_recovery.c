@@ -318,13 +318,14 @@ static void test_written_layout(void **state)
 
 /* A record whose CRC is right but whose header breaks a rule is corrupt:
  * flag bits that mean nothing, QoS 3, unknown types, seq 0, an ACK with
- * flags, time, topic or body, a topic longer than the record. */
+ * flags, time, topic or body, a topic longer than the record, seqs of 2^62
+ * and more (a message's or an ACK's: next_seq must not wrap to 0). */
 static void test_header_fields_checked(void **state)
 {
     struct fx *f = *state;
     static struct image im;
     static const uint64_t want[] = { 1, 3 };
-    for (int k = 0; k < 12; k++) {
+    for (int k = 0; k < 14; k++) {
         im.len = 0;
         img_msgs(&im, 1, 1);
         size_t bad = im.len;
@@ -340,6 +341,8 @@ static void test_header_fields_checked(void **state)
         case 7: im.len += enc(r, 2, 0, 2, 5, NULL, NULL, 0); break;
         case 8: im.len += enc(r, 2, 0, 2, 0, "x", NULL, 0); break;
         case 9: im.len += enc(r, 2, 0, 2, 0, NULL, pl, 1); break;
+        case 12: im.len += enc(r, 1, 1, UINT64_C(1) << 62, 5, "m/2", pl, 1); break;
+        case 13: im.len += enc(r, 2, 0, UINT64_MAX, 0, NULL, NULL, 0); break;
         default:
             im.len += enc_msg(r, 2);
             le(r + 30, k == 10 ? 3 + 3 + 1 : 65535, 2);    /* "m/2", 3 bytes: one past */
