@@ -107,8 +107,10 @@ static const struct cfg_key broker_keys[] = {
     KEY_INT(B, max_connect_rate, "max_connect_rate", .def = "0", .min = "0", .max = "100000",
             .doc = "New connections per second from one address (0: no limit)."),
     KEY_SIZE(B, memory_limit, "memory_limit", .def = "0", .min = "0",
-             .doc = "Ceiling on the broker's memory (0: none); past it, publishers are slowed "
-                    "and QoS 0 messages dropped."),
+             .doc = "Ceiling on the memory the broker holds for messages and client buffers "
+                    "(0: none); past it, QoS 0 messages are dropped, MQTT 5 publishers refused "
+                    "with 0x97 and 3.1.1 publishers slowed. The gateway's own messages are "
+                    "never refused."),
     KEY_BOOL(B, retain_available, "retain_available", .def = "true",
              .doc = "Support retained messages."),
     KEY_DURATION(B, sys_interval, "sys_interval", .def = "10s", .min = "0", .max = "1h",

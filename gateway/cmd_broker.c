@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "gateway/broker/broker.h"
 #include "gateway/commands.h"
 #include "gateway/daemon.h"
@@ -15,12 +16,37 @@
 
 struct broker_run {
     struct loop *loop;
+    struct broker *broker;
+    const char *path;           /* the config file, re-read on SIGHUP; NULL: defaults */
     int stop_signal;
 };
+
+/* SIGHUP: the password file and ACL are read again (the rest of the
+ * configuration is taken at start); on any error the running ones stay. */
+static void reload(struct broker_run *run)
+{
+    if (!run->path || !run->broker)
+        return;
+    daemon_notify_reloading();
+    struct diag diag;
+    diag_init(&diag);
+    struct config *next = NULL;
+    if (config_load_file(run->path, &next, &diag) == 0) {
+        broker_reload_auth(run->broker, &next->broker);
+        broker_reload_tls(run->broker, &next->broker);
+    } else
+        log_error("broker", "reload of %s failed; keeping the running configuration", run->path);
+    diag_print(&diag, stderr);
+    diag_free(&diag);
+    config_free(next);
+    daemon_notify_ready();
+}
 
 static void on_signal(int signo, void *data)
 {
     struct broker_run *run = data;
+    if (signo == SIGHUP)
+        reload(run);
     if (signo == SIGINT || signo == SIGTERM) {
         run->stop_signal = signo;
         loop_stop(run->loop);
@@ -74,12 +100,17 @@ static struct config *load_config(const char *path)
         config_load_string("(defaults)", defaults, sizeof(defaults) - 1, &cfg, &diag);
     diag_print(&diag, stderr);
     diag_free(&diag);
+    /* State is kept only when the file has a broker.persistence section:
+     * throwaway brokers (-p, tests, "try MQTT") must not share, nor fight
+     * over the lock of, the default <state_dir>/broker. */
+    if (cfg && !cfg_is_set(&cfg_schema_broker, &cfg->broker, "persistence"))
+        cfg->broker.persistence.enabled = false;
     return cfg;
 }
 
-static int run_broker(struct config *cfg)
+static int run_broker(struct config *cfg, const char *path)
 {
-    struct broker_run run = { 0 };
+    struct broker_run run = { .path = path };
     int rc = EXIT_RUNTIME;
     struct broker *b = NULL;
     run.loop = loop_new();
@@ -87,7 +118,10 @@ static int run_broker(struct config *cfg)
         log_error("broker", "out of memory");
         goto out;
     }
-    if (broker_listen(b) < 0 || daemon_signals_watch(run.loop, on_signal, &run) < 0)
+    run.broker = b;
+    if (broker_open_state(b, &cfg->broker) < 0 || broker_load_auth(b, &cfg->broker) < 0 ||
+        broker_listen(b) < 0 ||
+        daemon_signals_watch(run.loop, on_signal, &run) < 0)
         goto out;
     daemon_notify_ready();
     if (loop_run(run.loop) < 0)
@@ -118,7 +152,7 @@ int cmd_broker(int argc, char **argv)
     log_init(verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
     if (port >= 0 && cfg->broker.n_listeners > 0)
         cfg->broker.listeners[0].port = port;
-    rc = run_broker(cfg);
+    rc = run_broker(cfg, path);
     config_free(cfg);
     return rc;
 }

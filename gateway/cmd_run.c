@@ -62,10 +62,12 @@ static int start_broker(struct run_state *st)
         log_error("gateway", "cannot start the broker: out of memory");
         return -1;
     }
+    if (broker_open_state(st->broker, &st->cfg->broker) < 0)
+        return -1;
     if (!listen)
         log_info("gateway", "embedded broker not listening (broker.enabled: false); "
                  "it only feeds the bridge");
-    else if (broker_listen(st->broker) < 0)
+    else if (broker_load_auth(st->broker, &st->cfg->broker) < 0 || broker_listen(st->broker) < 0)
         return -1;
     publish_status(st, "online");
     return 0;
@@ -122,6 +124,12 @@ static void run_reload(struct run_state *st)
                   "configuration", st->path, diag.errors);
     } else {
         log_diagnostics(&diag);
+        /* The password file, ACL and TLS certificates follow the new file
+         * (or stay as they were, if they do not load). */
+        if (st->broker && next->broker.enabled) {
+            broker_reload_auth(st->broker, &next->broker);
+            broker_reload_tls(st->broker, &next->broker);
+        }
         /* Listeners and broker limits are taken at start; mappings, devices
          * and buses follow the new file. Broker clients stay connected. */
         pipeline_stop(st->pipeline, false);

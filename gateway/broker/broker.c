@@ -1,9 +1,11 @@
 /* The broker as a whole: its limits from the configuration, listening
- * sockets and accepting clients, routing a message to every matching
+ * sockets (plain and TLS) and accepting clients within the connection
+ * limits, routing a message to every matching
  * subscription, in-process publishing, and freeing dead clients at a safe
  * point (before the loop sleeps). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,6 +17,9 @@
 #include <unistd.h>
 
 #include "gateway/broker/broker_internal.h"
+#include "gateway/broker/persist.h"
+#include "gateway/broker/connrate.h"
+#include "gateway/broker/tls.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 #include "gateway/mqtt/topic.h"
@@ -65,7 +70,9 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
     b->subs = subs_new(NULL, NULL);
     b->scratch = malloc(BROKER_SCRATCH_SIZE);
     b->listeners = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof(*b->listeners));
-    if (!b->subs || !b->listeners || !b->scratch) {
+    if (cfg->max_connect_rate > 0)
+        b->connrate = connrate_new((uint32_t)cfg->max_connect_rate);
+    if (!b->subs || !b->listeners || !b->scratch || (cfg->max_connect_rate > 0 && !b->connrate)) {
         broker_free(b);
         return NULL;
     }
@@ -79,11 +86,21 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg)
             broker_free(b);
             return NULL;
         }
+        if (cfg->listeners[i].protocol == CFG_LISTENER_MQTTS) {
+            /* Loaded now (cfg is not kept); a failure is logged here and
+             * makes broker_listen fail like any listener that cannot start. */
+            char name[300];
+            snprintf(name, sizeof(name), "listener %s:%d", l->bind, l->port);
+            l->tls = true;
+            l->tls_identity = cfg->listeners[i].tls.use_identity_as_username;
+            l->tls_ctx = tls_ctx_new(&cfg->listeners[i].tls, name);
+        }
     }
     loop_set_before_sleep(loop, before_sleep, b);
     b->sessions_expiry_timer = loop_timer_add(loop, 1000, on_expiry_timer, b);
     b->started_ms = loop_clock_ms();
     b->sys_interval_ms = cfg->sys_interval / 1000;
+    b->mem_limit = cfg->memory_limit;
     return b;
 }
 
@@ -91,6 +108,7 @@ void broker_before_flush(struct broker *b)
 {
     if (b->before_flush)
         b->before_flush(b->before_flush_ctx);
+    persist_write(b); /* the turn's changes are on disk before its acks leave */
 }
 
 void broker_set_before_flush(struct broker *b, void (*fn)(void *ctx), void *ctx)
@@ -118,12 +136,26 @@ static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t siz
     }
 }
 
-static size_t client_count(const struct broker *b)
+/* The limits a connection meets before anything is read from it: these
+ * refusals are a plain close (there is no CONNECT yet to answer with a
+ * CONNACK), and cost no more than the accept. */
+static bool accept_allowed(struct broker *b, const struct sockaddr_storage *ss, const char *peer)
 {
-    size_t n = 0;
-    for (const struct client *c = b->clients; c; c = c->next)
-        n++;
-    return n;
+    if (b->n_clients >= b->limits.max_connections) {
+        log_warn("broker", "connection from %s refused: max_connections (%u) reached", peer,
+                 b->limits.max_connections);
+        return false;
+    }
+    int64_t now = loop_now_ms(b->loop);
+    if (b->connrate && !connrate_allow(b->connrate, ss, now)) {
+        uint64_t refused;
+        /* A flood must not become a flood of log lines: one a second. */
+        if (connrate_log_due(b->connrate, now, &refused))
+            log_warn("broker", "connection from %s refused: over max_connect_rate (%" PRIu64
+                     " refused since the last report)", peer, refused);
+        return false;
+    }
+    return true;
 }
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
@@ -144,9 +176,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
         }
         char peer[64];
         format_peer(&ss, peer, sizeof(peer));
-        if (client_count(b) >= b->limits.max_connections) {
-            log_warn("broker", "connection from %s refused: max_connections (%u) reached", peer,
-                     b->limits.max_connections);
+        if (!accept_allowed(b, &ss, peer)) {
             close(cfd);
             continue;
         }
@@ -162,6 +192,11 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *data)
 
 static int listen_one(struct broker *b, struct listener *l)
 {
+    if (l->tls && !l->tls_ctx) {
+        log_error("broker", "cannot listen on %s:%d: its TLS settings are unusable (above)",
+                  l->bind, l->port);
+        return -EINVAL;
+    }
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
     struct addrinfo *ai = NULL;
@@ -199,7 +234,7 @@ static int listen_one(struct broker *b, struct listener *l)
         l->fd = -1;
         return err;
     }
-    log_info("broker", "listening on %s:%d%s", l->bind, l->port,
+    log_info("broker", "listening on %s:%d%s%s", l->bind, l->port, l->tls ? " (TLS)" : "",
              l->loopback ? " (this machine only)" : "");
     return 0;
 }
@@ -227,6 +262,47 @@ int broker_listen(struct broker *b)
     }
     sys_start(b);
     return 0;
+}
+
+int broker_reload_tls(struct broker *b, const struct cfg_broker *cfg)
+{
+    size_t n = b->n_listeners;
+    struct ssl_ctx_st **next = calloc(n ? n : 1, sizeof(*next));
+    if (!next)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct listener *l = &b->listeners[i];
+        if (!l->tls)
+            continue;
+        if (i >= cfg->n_listeners || cfg->listeners[i].protocol != CFG_LISTENER_MQTTS) {
+            log_warn("broker", "TLS listener %s:%d is not TLS listener %zu of the new "
+                     "configuration: its certificates are kept (restart to change listeners)",
+                     l->bind, l->port, i + 1);
+            continue;
+        }
+        char name[300];
+        snprintf(name, sizeof(name), "listener %s:%d (reload)", l->bind, l->port);
+        if (!(next[i] = tls_ctx_new(&cfg->listeners[i].tls, name)))
+            rc = -EINVAL;
+    }
+    size_t swapped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && next[i]) {
+            tls_ctx_free(b->listeners[i].tls_ctx); /* open connections keep their reference */
+            b->listeners[i].tls_ctx = next[i];
+            b->listeners[i].tls_identity = cfg->listeners[i].tls.use_identity_as_username;
+            swapped++;
+        } else {
+            tls_ctx_free(next[i]);
+        }
+    }
+    free(next);
+    if (rc)
+        log_error("broker", "TLS reload failed: every listener keeps its certificates");
+    else if (swapped)
+        log_info("broker", "TLS certificates reloaded for %zu listener(s)", swapped);
+    return rc;
 }
 
 int broker_listener_port(const struct broker *b, size_t i)
@@ -322,7 +398,7 @@ int broker_publish(struct broker *b, const char *topic, const void *payload, siz
     size_t topic_len = strlen(topic);
     if (qos < 0 || qos > 2 || !mqtt_topic_name_valid(topic, topic_len))
         return -EINVAL;
-    struct broker_msg *m = msg_new(topic, topic_len, payload, len, NULL, (uint8_t)qos, retain,
+    struct broker_msg *m = msg_new(b, topic, topic_len, payload, len, NULL, (uint8_t)qos, retain,
                                    loop_now_ms(b->loop));
     if (!m)
         return -ENOMEM;
@@ -351,6 +427,7 @@ void broker_free(struct broker *b)
         client_close(c, MQTT_RC_SERVER_SHUTTING_DOWN, "server shutting down", true);
     }
     client_free_dead(b);
+    persist_close(b); /* before the sessions go: that is a shutdown, not their end */
     const char *key;
     void *value;
     for (size_t i = 0; strmap_next(&b->sessions, &i, &key, &value);)
@@ -363,9 +440,14 @@ void broker_free(struct broker *b)
     if (b->sys_timer)
         loop_timer_cancel(b->loop, b->sys_timer);
     loop_set_before_sleep(b->loop, NULL, NULL);
-    for (size_t i = 0; i < b->n_listeners; i++)
+    for (size_t i = 0; i < b->n_listeners; i++) {
         free(b->listeners[i].bind);
+        tls_ctx_free(b->listeners[i].tls_ctx);
+    }
     free(b->listeners);
     free(b->scratch);
+    free(b->tls_wbuf);
+    connrate_free(b->connrate);
+    auth_free(b);
     free(b);
 }

@@ -23,6 +23,43 @@ struct broker *broker_new(struct loop *loop, const struct cfg_broker *cfg);
  * open). Logs "listening on ADDR:PORT" for each. */
 int broker_listen(struct broker *b);
 
+/* Load the broker's durable state (retained messages, persistent sessions)
+ * from cfg->persistence.dir and keep it there from now on; nothing when
+ * persistence is not enabled. Call after broker_new, before broker_listen.
+ * Blocks on the disk. Restored sessions wait offline for their clients;
+ * their expiry counts from this call. A directory whose parent does not
+ * exist is logged as an error and the broker runs without state (returns 0).
+ * Returns 0, or -errno (logged): the directory cannot be made or opened, is
+ * locked by another process (-EWOULDBLOCK), holds a file that is not broker
+ * state (-EINVAL), or cannot be read or written. */
+int broker_open_state(struct broker *b, const struct cfg_broker *cfg);
+
+/* Reload the certificates, keys and TLS settings of the mqtts listeners
+ * from `cfg` (typically on SIGHUP), matching listeners by position: new
+ * connections use the new settings, open ones keep theirs. Every context is
+ * built before any is swapped: on a failure (logged) all listeners keep the
+ * old ones. Listeners themselves (address, port, protocol) are not changed
+ * (a listener whose protocol differs is skipped, and logged).
+ * Returns 0, or -EINVAL when a context could not be built. */
+int broker_reload_tls(struct broker *b, const struct cfg_broker *cfg);
+
+/* Load auth.password_file and auth.acl_file of `cfg` (either may be unset:
+ * no password file means user names are not checked where anonymous
+ * clients are allowed, and refused where not; no ACL file allows every
+ * topic). Call after broker_new, before broker_listen: until then every
+ * client is judged as with neither file. Blocks on reading the files.
+ * Every problem is logged, naming the file and line. Returns 0, or -errno
+ * (-EINVAL for a malformed file, -ENOENT, -EACCES, -ENOMEM...); the broker
+ * is then unchanged. */
+int broker_load_auth(struct broker *b, const struct cfg_broker *cfg);
+
+/* The same on SIGHUP: both files are parsed anew and swapped in only if
+ * both load; on any error (logged) the previous password file and ACL stay.
+ * Connected clients keep their connection (their next PUBLISH, SUBSCRIBE
+ * and deliveries follow the new ACL); a will whose topic its owner may no
+ * longer write is dropped. Returns 0 or -errno, as broker_load_auth. */
+int broker_reload_auth(struct broker *b, const struct cfg_broker *cfg);
+
 /* The port the i-th listener is bound to, for tests that listen on port 0. */
 int broker_listener_port(const struct broker *b, size_t i);
 

@@ -16,6 +16,9 @@
 struct loop;
 struct client;
 struct session;
+struct connrate;                   /* tls/limits: connrate.h */
+struct ssl_ctx_st;                 /* tls: OpenSSL's SSL_CTX */
+struct ssl_st;                     /* tls: OpenSSL's SSL */
 
 /* ---- messages ------------------------------------------------------------
  * One stored message, shared by every queue that holds it (never copied per
@@ -34,13 +37,18 @@ struct broker_msg {
     uint8_t *payload;
     uint8_t *props;              /* raw property block, without length */
     struct mqtt_props fwd;       /* the forwarded properties, decoded from props */
+    /* memory */
+    struct broker *broker;       /* charged to its memory count; NULL: not counted */
 };
 
 /* A message with its own copy of topic, payload and forwardable properties
- * (message expiry is turned into expires_at_ms). NULL when out of memory. */
-struct broker_msg *msg_new(const char *topic, size_t topic_len, const void *payload,
-                           size_t payload_len, const struct mqtt_props *props, uint8_t qos,
-                           bool retain, int64_t now_ms);
+ * (message expiry is turned into expires_at_ms), its bytes charged to `b`'s
+ * memory count until the last unref (b NULL: not counted; b must outlive the
+ * message). NULL when out of memory. */
+struct broker_msg *msg_new(struct broker *b, const char *topic, size_t topic_len,
+                           const void *payload, size_t payload_len,
+                           const struct mqtt_props *props, uint8_t qos, bool retain,
+                           int64_t now_ms);
 struct broker_msg *msg_ref(struct broker_msg *m);
 void msg_unref(struct broker_msg *m);
 bool msg_expired(const struct broker_msg *m, int64_t now_ms);
@@ -68,6 +76,10 @@ struct listener {
     bool loopback;
     bool allow_anonymous;
     char *bind;
+    /* tls */
+    bool tls;                       /* protocol: mqtts */
+    bool tls_identity;              /* use_identity_as_username */
+    struct ssl_ctx_st *tls_ctx;     /* for new connections; swapped by broker_reload_tls */
 };
 
 /* One read buffer for every connection (the loop has one thread): an idle
@@ -97,6 +109,30 @@ struct broker {
     size_t congested;               /* sessions over their high watermark */
     size_t paused;                  /* publishers not being read (back-pressure) */
     struct broker_stats stats;
+    /* persistence (persist.c) */
+    struct persist *persist;        /* NULL: state not kept */
+    /* auth (auth.c) */
+    struct passwd_db *passwd;       /* NULL: no password file */
+    struct acl *acl;                /* NULL: no ACL file, everything allowed */
+    struct auth_fails *auth_fails;  /* rate limit of failed-login log lines */
+    /* tls, and the limits checked at accept (broker.c, connrate.c) */
+    size_t n_clients;               /* on broker->clients */
+    struct connrate *connrate;      /* max_connect_rate; NULL: no limit */
+    uint8_t *tls_wbuf;              /* one TLS record gathered per write (client.c) */
+    /* memory (counted in msg.c and client.c, memory_limit kept in backpressure.c) */
+    uint64_t mem_limit;             /* memory_limit in bytes; 0: none */
+    uint64_t mem_current;           /* bytes held: messages, output queues, read buffers */
+    uint64_t mem_max;               /* the highest mem_current */
+    bool mem_biting;                /* over mem_limit, and not yet back under 90% of it */
+    bool mem_logged;                /* this episode's warning was logged */
+    int64_t mem_logged_ms;          /* when the last warning was (rate limit) */
+    uint64_t mem_episodes;          /* times it began to bite since the last warning */
+    struct broker_mem_counts {      /* what the limit did since the last log line */
+        uint64_t dropped;           /* QoS 0: from clients, or not queued for subscribers */
+        uint64_t refused;           /* QoS 1/2 from MQTT 5 clients (0x97) */
+        uint64_t held;              /* QoS 1/2 of MQTT 3.1.1 clients held, publisher paused */
+        uint64_t admitted;          /* stored over the limit: in-process, wills, pauses ended */
+    } mem_counts;
 };
 
 /* Route a message to every matching subscription (and nowhere else). */
@@ -105,6 +141,31 @@ void broker_route(struct broker *b, struct broker_msg *m);
 /* $SYS topics (sys.c): publish the version, then every figure each interval. */
 void sys_start(struct broker *b);
 void sys_publish(struct broker *b);
+
+/* ---- memory (backpressure.c) ---------------------------------------------
+ * The bytes the broker holds (every broker_msg from msg_new to its last
+ * unref, clients' output queues and read buffers) are counted in
+ * mem_current. Past memory_limit the limit bites until the count is back
+ * under 90% of it: QoS 0 is queued for no one (straight to a socket that
+ * takes it is fine); client PUBLISHes at QoS 0 are dropped, at QoS 1/2
+ * refused with 0x97 for MQTT 5 clients, and held for MQTT 3.1.1 ones (the
+ * publisher is not read; each pause is bounded like a congestion pause, after
+ * which one message passes, so a client waiting on itself cannot deadlock).
+ * In-process publishers are never refused. One warning when it begins, one
+ * info line when it ends (rate-limited). */
+void broker_mem_add(struct broker *b, size_t n);
+void broker_mem_sub(struct broker *b, size_t n);
+static inline bool broker_mem_biting(const struct broker *b)
+{
+    return b->mem_biting;
+}
+/* Called before a connected client's PUBLISH is handled: true when it is
+ * held (left unread, the client paused until the limit clears or the pause
+ * bound passes, when it is handled). */
+bool broker_mem_hold(struct client *c, const struct mqtt_publish *p);
+/* The limit acted (a count of mem_counts was raised): a warning held back
+ * by the rate limit goes out now if it is due. */
+void broker_mem_note(struct broker *b);
 
 /* ---- retained messages (retain.c) --------------------------------------- */
 
@@ -164,6 +225,12 @@ struct session {
     broker_local_fn *local_fn;      /* in-process subscriber: no client, no queue */
     void *local_ctx;
     uint64_t will_timer;
+    /* persistence (persist.c): what the log knows of this session */
+    bool persist_logged;            /* the log holds it (a persistent session) */
+    bool persist_touched;           /* on the persist's list of sessions to look at */
+    uint32_t persist_expiry_s;      /* expiry_s as logged */
+    /* auth */
+    char *username;                 /* of the client that made it; NULL: anonymous */
 };
 
 struct session *session_find(struct broker *b, const char *id, size_t len);
@@ -205,6 +272,14 @@ void broker_publish_will(struct broker *b, struct broker_msg *will);
 /* Expire offline sessions whose time is up. */
 void session_expire_offline(struct broker *b, int64_t now_ms);
 
+/* ---- auth (auth.c) -------------------------------------------------------
+ * READ is checked for each message handed to a session (session_deliver),
+ * so live routing, retained messages and wills all pass it. In-process
+ * sessions (local_fn) are trusted. */
+bool broker_may_read(const struct broker *b, const struct session *s, const char *topic);
+/* Free the password table, the ACL and the failed-login log (broker_free). */
+void auth_free(struct broker *b);
+
 /* ---- connections (client.c) --------------------------------------------- */
 
 struct out_item {
@@ -224,6 +299,7 @@ struct client {
     int version;                    /* MQTT_V311 or MQTT_V5, once CONNECT is read */
     bool connected;                 /* CONNECT accepted */
     bool closed;
+    bool closing;                      /* in client_close: a write error inside it must not close again */
     bool send_will;
     bool no_problem_info;           /* v5: the client asked for no reason strings */
     uint16_t keepalive;             /* seconds, 0 = none */
@@ -241,6 +317,9 @@ struct client {
     struct client *dirty_next;
     bool paused;                    /* back-pressure: input not read */
     uint64_t pause_timer;
+    /* memory */
+    bool mem_held;                  /* paused with a PUBLISH held (broker_mem_hold) */
+    bool mem_grace;                 /* the pause ran out: the held PUBLISH passes */
     /* v5 limits the client announced */
     uint32_t max_packet_out;        /* 0: none */
     uint16_t receive_max_out;       /* inflight window towards the client */
@@ -249,6 +328,15 @@ struct client {
     uint16_t topic_alias_max_out;   /* what the client accepts from us */
     uint16_t aliases_out_used;
     struct strmap aliases_out;      /* topic → alias number we assigned */
+    /* tls */
+    struct ssl_st *ssl;             /* NULL on a plain listener */
+    bool tls_handshaking;           /* CONNECT is not read before the handshake ends */
+    bool tls_read_wants_write;      /* SSL_read needs the socket writable first */
+    /* The verified client certificate's subject CN when the listener has
+     * use_identity_as_username (else NULL), set before CONNECT is read;
+     * owned by the client. CONNECT must use it as the username in place of
+     * the one the packet carries (Mosquitto's behaviour). */
+    char *tls_identity;
 };
 
 struct client *client_accept(struct broker *b, const struct listener *l, int fd,
@@ -279,6 +367,26 @@ int handle_ack(struct client *c, const struct mqtt_ack *p);
 int handle_subscribe(struct client *c, const struct mqtt_subscribe *p);
 int handle_unsubscribe(struct client *c, const struct mqtt_unsubscribe *p);
 int handle_control(struct client *c, const struct mqtt_packet *p);
+
+/* ---- persistence (persist.c, restore helpers in session.c) ---------------
+ * Loading puts records back with these, bypassing the queue limits (what was
+ * accepted once stays accepted). */
+struct persist;
+/* packet_id 0: append q to the queue; else put it in flight under that id. */
+int session_restore_msg(struct session *s, const struct queued *q, uint16_t packet_id,
+                        bool released);
+/* The queue's head leaves: in flight under packet_id, or dropped with 0. */
+int session_restore_pop(struct session *s, uint16_t packet_id);
+/* An in-flight message is released (PUBREC) or done. */
+void session_restore_ack(struct session *s, uint16_t packet_id, bool released);
+/* A message rebuilt from its stored form: `props` is the raw v5 property
+ * block (without its length, none when props_len is 0); expiry as given
+ * (loop clock) rather than recomputed. NULL when out of memory or the
+ * properties do not decode. */
+struct broker_msg *msg_restore(struct broker *b, const char *topic, size_t topic_len,
+                               const void *payload, size_t payload_len, const uint8_t *props,
+                               size_t props_len, uint8_t qos, bool retain, bool has_expiry,
+                               int64_t expires_at_ms);
 
 /* Run the broker_set_before_flush hook: before any client output leaves
  * (end of turn, a write on EPOLLOUT, a close). */

@@ -1,7 +1,8 @@
 /* One client connection: non-blocking reads that take every complete packet
  * per readiness event, dispatch to the packet handlers, an output queue
  * written with writev (PUBLISH payloads shared, never copied), keep-alive and
- * connect timeouts, and closing at a safe point. */
+ * connect timeouts, and closing at a safe point. On an mqtts listener the
+ * loop first drives the TLS handshake, then reads and writes go through it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,18 +11,23 @@
 #include <unistd.h>
 
 #include "gateway/broker/broker_internal.h"
+#include "gateway/broker/tls.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 
 /* Bytes read per readiness event before other clients get their turn. */
 #define READ_BUDGET (256 * 1024)
 #define READ_CHUNK 16384
+/* The most one TLS record carries: the unit a TLS flush gathers. */
+#define TLS_RECORD 16384
+/* Room for a PUBLISH's head (fixed header, topic, properties). */
+#define PUBLISH_HEAD_CAP 1024
 
 static void client_flush(struct client *c);
 
 static void update_events(struct client *c)
 {
-    bool want = c->out_head != NULL;
+    bool want = c->out_head != NULL || c->tls_read_wants_write;
     if (want != c->want_write) {
         c->want_write = want;
         loop_fd_modify(c->broker->loop, c->fd,
@@ -39,6 +45,7 @@ static int rbuf_reserve(struct client *c, size_t need)
     uint8_t *p = realloc(c->rbuf, cap);
     if (!p)
         return -1;
+    broker_mem_add(c->broker, cap - c->rcap);
     c->rbuf = p;
     c->rcap = cap;
     return 0;
@@ -112,6 +119,8 @@ static long process_packets(struct client *c, const uint8_t *buf, size_t len)
             client_close(c, reason, why ? why : "malformed packet", false);
             return -1;
         }
+        if (pkt.type == MQTT_PUBLISH && broker_mem_hold(c, &pkt.u.publish))
+            break; /* memory_limit: handled on resume, the rest waits behind it */
         c->broker->stats.bytes_received += size;
         int reason = dispatch(c, &pkt);
         if (reason) {
@@ -130,6 +139,7 @@ static long process_packets(struct client *c, const uint8_t *buf, size_t len)
 static void rbuf_release_if_empty(struct client *c)
 {
     if (c->rlen == 0 && c->rbuf) {
+        broker_mem_sub(c->broker, c->rcap);
         free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = 0;
@@ -139,6 +149,8 @@ static void rbuf_release_if_empty(struct client *c)
 /* Handle the packets in rbuf. Returns false when the client closed. */
 static bool process_input(struct client *c)
 {
+    if (c->rlen == 0)
+        return true; /* a resume with nothing held back: rbuf may be NULL */
     long used = process_packets(c, c->rbuf, c->rlen);
     if (used < 0)
         return false;
@@ -153,12 +165,37 @@ void client_process_buffered(struct client *c)
     process_input(c);
 }
 
+/* read(2), or SSL_read on a TLS connection with its outcome told the same
+ * way (-1 and errno EAGAIN: wait for the socket). A TLS failure closes the
+ * client here, where its reason is known. */
+static ssize_t conn_read(struct client *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return read(c->fd, buf, len);
+    size_t n;
+    const char *why = NULL;
+    switch (tls_read(c->ssl, buf, len, &n, &why)) {
+    case TLS_DONE: return (ssize_t)n;
+    case TLS_CLOSED: return 0;
+    case TLS_WANT_WRITE:
+        c->tls_read_wants_write = true; /* e.g. a TLS 1.3 key update answer */
+        update_events(c);
+        errno = EAGAIN;
+        return -1;
+    case TLS_WANT_READ: errno = EAGAIN; return -1;
+    case TLS_FAILED: break;
+    }
+    client_close(c, 0, why, false);
+    errno = EPROTO;
+    return -1;
+}
+
 /* Read into the broker's shared buffer and handle what is complete there;
  * only a leftover is copied to the client's own buffer. */
 static bool read_shared(struct client *c, ssize_t *n)
 {
     struct broker *b = c->broker;
-    *n = read(c->fd, b->scratch, BROKER_SCRATCH_SIZE);
+    *n = conn_read(c, b->scratch, BROKER_SCRATCH_SIZE);
     if (*n <= 0)
         return true;
     c->last_rx_ms = loop_now_ms(b->loop);
@@ -183,7 +220,7 @@ static bool read_own(struct client *c, ssize_t *n)
         client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
         return false;
     }
-    *n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    *n = conn_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (*n <= 0)
         return true;
     c->rlen += (size_t)*n;
@@ -191,10 +228,34 @@ static bool read_own(struct client *c, ssize_t *n)
     return process_input(c);
 }
 
+static bool tls_has_pending(struct client *c)
+{
+    return c->ssl && !c->closed && tls_pending(c->ssl) > 0;
+}
+
+/* A pause stops reading, but bytes OpenSSL already decrypted would not wake
+ * the socket again: they join the held-back input in rbuf (one record at
+ * most). */
+static void tls_stash_pending(struct client *c)
+{
+    while (tls_has_pending(c)) {
+        if (rbuf_reserve(c, c->rlen + tls_pending(c->ssl))) {
+            client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
+            return;
+        }
+        ssize_t n = conn_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n <= 0)
+            return;
+        c->rlen += (size_t)n;
+    }
+}
+
 static void client_read(struct client *c)
 {
     size_t budget = READ_BUDGET;
-    while (budget > 0 && !c->closed && !c->paused) {
+    /* Past the budget, a TLS record already decrypted is still taken: the
+     * socket would not report it. */
+    while ((budget > 0 || tls_has_pending(c)) && !c->closed && !c->paused) {
         ssize_t n;
         if (!(c->rlen == 0 ? read_shared(c, &n) : read_own(c, &n)))
             return;
@@ -211,6 +272,38 @@ static void client_read(struct client *c)
         }
         budget -= (size_t)n < budget ? (size_t)n : budget;
     }
+    if (c->paused)
+        tls_stash_pending(c);
+}
+
+/* One step of the TLS handshake, which the loop drives: it waits for what
+ * OpenSSL asks. Once done, the client certificate's CN is taken when the
+ * listener uses it as the username, and CONNECT may be read (it may even
+ * have come with the handshake's last flight). */
+static void tls_step_handshake(struct client *c)
+{
+    const char *why = NULL;
+    enum tls_status st = tls_handshake(c->ssl, &why);
+    if (st == TLS_WANT_READ || st == TLS_WANT_WRITE) {
+        loop_fd_modify(c->broker->loop, c->fd, st == TLS_WANT_READ ? EPOLLIN : EPOLLOUT);
+        return;
+    }
+    if (st != TLS_DONE) {
+        char text[300];
+        snprintf(text, sizeof(text), "TLS handshake failed: %s", why ? why : "?");
+        client_close(c, 0, text, false);
+        return;
+    }
+    c->tls_handshaking = false;
+    if (c->listener->tls_identity && !(c->tls_identity = tls_peer_cn(c->ssl))) {
+        client_close(c, 0, "TLS: no usable CN in the client certificate", false);
+        return;
+    }
+    c->want_write = false;
+    loop_fd_modify(c->broker->loop, c->fd, EPOLLIN);
+    log_debug("broker", "TLS handshake with %s done%s%s", c->peer,
+              c->tls_identity ? ", identity " : "", c->tls_identity ? c->tls_identity : "");
+    client_read(c);
 }
 
 static void on_io(struct loop *loop, int fd, uint32_t events, void *data)
@@ -218,6 +311,14 @@ static void on_io(struct loop *loop, int fd, uint32_t events, void *data)
     (void)loop;
     (void)fd;
     struct client *c = data;
+    if (c->tls_handshaking) {
+        tls_step_handshake(c);
+        return;
+    }
+    if (c->tls_read_wants_write && (events & EPOLLOUT)) {
+        c->tls_read_wants_write = false;
+        events |= EPOLLIN;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         client_read(c);
     if (!c->closed && (events & EPOLLOUT)) {
@@ -233,7 +334,8 @@ static int64_t on_timer(struct loop *loop, void *data)
     struct client *c = data;
     int64_t now = loop_now_ms(loop);
     if (!c->connected) {
-        client_close(c, 0, "no CONNECT in time", false);
+        client_close(c, 0, c->tls_handshaking ? "TLS handshake not finished in time"
+                                              : "no CONNECT in time", false);
         c->timer = 0;
         return LOOP_TIMER_STOP;
     }
@@ -267,17 +369,31 @@ struct client *client_accept(struct broker *b, const struct listener *l, int fd,
     c->fd = fd;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->last_rx_ms = loop_now_ms(b->loop);
-    if (loop_fd_add(b->loop, fd, EPOLLIN, on_io, c) < 0) {
+    if (l->tls) {
+        c->ssl = tls_conn_new(l->tls_ctx, fd);
+        c->tls_handshaking = true;
+    }
+    if ((l->tls && !c->ssl) || loop_fd_add(b->loop, fd, EPOLLIN, on_io, c) < 0) {
+        tls_conn_free(c->ssl);
         free(c);
         return NULL;
     }
+    /* For TLS the deadline covers the handshake too: a client that never
+     * finishes it is cut off at the same time as one that never sends CONNECT. */
     c->timer = loop_timer_add(b->loop, b->limits.connect_timeout_ms, on_timer, c);
     c->next = b->clients;
     b->clients = c;
+    b->n_clients++;
     return c;
 }
 
 /* ---- output ---------------------------------------------------------------- */
+
+/* The item's allocation; its message is counted on its own (msg.c). */
+static size_t out_item_size(const struct out_item *it)
+{
+    return sizeof(*it) + (it->msg ? PUBLISH_HEAD_CAP : it->head_len);
+}
 
 static void out_append(struct client *c, struct out_item *it)
 {
@@ -288,6 +404,7 @@ static void out_append(struct client *c, struct out_item *it)
         c->out_head = it;
     c->out_tail = it;
     c->out_bytes += it->head_len + (it->msg ? it->msg->payload_len : 0);
+    broker_mem_add(c->broker, out_item_size(it));
 }
 
 /* Writes wait for the end of the loop turn, so the packets a turn produces
@@ -313,27 +430,74 @@ void client_flush_dirty(struct broker *b)
     }
 }
 
-static void out_item_free(struct out_item *it)
+static void out_item_free(struct client *c, struct out_item *it)
 {
+    broker_mem_sub(c->broker, out_item_size(it));
     msg_unref(it->msg);
     free(it);
+}
+
+/* The unsent bytes at the head of the queue as iovecs (at most `max`). */
+static int gather_iov(const struct client *c, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (struct out_item *it = c->out_head; it && n < max - 1; it = it->next) {
+        size_t sent = it->sent;
+        if (sent < it->head_len)
+            iov[n++] = (struct iovec){ it->head + sent, it->head_len - sent };
+        size_t psent = sent > it->head_len ? sent - it->head_len : 0;
+        if (it->msg && psent < it->msg->payload_len)
+            iov[n++] = (struct iovec){ it->msg->payload + psent, it->msg->payload_len - psent };
+    }
+    return n;
+}
+
+/* TLS has no writev: up to one record's worth of the queue is copied into
+ * one buffer and written at once (one record, one syscall, rather than one
+ * of each per packet). A retry after WANT_WRITE regathers from the same
+ * unsent byte, at least as many bytes, as OpenSSL requires. Returns like
+ * writev. */
+static ssize_t write_tls(struct client *c)
+{
+    struct broker *b = c->broker;
+    if (!b->tls_wbuf && !(b->tls_wbuf = malloc(TLS_RECORD))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    struct iovec iov[64];
+    int n = gather_iov(c, iov, 64);
+    size_t len = 0;
+    for (int i = 0; i < n && len < TLS_RECORD; i++) {
+        size_t take = iov[i].iov_len < TLS_RECORD - len ? iov[i].iov_len : TLS_RECORD - len;
+        memcpy(b->tls_wbuf + len, iov[i].iov_base, take);
+        len += take;
+    }
+    size_t w;
+    const char *why = NULL;
+    switch (tls_write(c->ssl, b->tls_wbuf, len, &w, &why)) {
+    case TLS_DONE: return (ssize_t)w;
+    case TLS_WANT_READ:
+    case TLS_WANT_WRITE: errno = EAGAIN; return -1;
+    case TLS_CLOSED: errno = EPIPE; return -1;
+    case TLS_FAILED: break;
+    }
+    log_debug("broker", "TLS write to %s: %s", c->peer, why ? why : "?");
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t write_plain(struct client *c)
+{
+    struct iovec iov[64];
+    int n = gather_iov(c, iov, 63);
+    return writev(c->fd, iov, n);
 }
 
 /* Write as much of the queue as the socket takes, in one writev per round. */
 static void client_flush(struct client *c)
 {
     while (c->out_head && !c->closed) {
-        struct iovec iov[64];
-        int n = 0;
-        for (struct out_item *it = c->out_head; it && n < 62; it = it->next) {
-            size_t sent = it->sent;
-            if (sent < it->head_len)
-                iov[n++] = (struct iovec){ it->head + sent, it->head_len - sent };
-            size_t psent = sent > it->head_len ? sent - it->head_len : 0;
-            if (it->msg && psent < it->msg->payload_len)
-                iov[n++] = (struct iovec){ it->msg->payload + psent, it->msg->payload_len - psent };
-        }
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = c->ssl ? write_tls(c) : write_plain(c);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -354,7 +518,7 @@ static void client_flush(struct client *c)
                 c->out_head = it->next;
                 if (!c->out_head)
                     c->out_tail = NULL;
-                out_item_free(it);
+                out_item_free(c, it);
             }
         }
     }
@@ -457,13 +621,14 @@ int client_send_publish(struct client *c, const struct broker_msg *m, uint8_t qo
         }
     }
     use_topic_alias(c, &p);
-    struct out_item *it = malloc(sizeof(*it) + 1024);
+    struct out_item *it = malloc(sizeof(*it) + PUBLISH_HEAD_CAP);
     if (!it) {
         client_close(c, MQTT_RC_SERVER_BUSY, "out of memory", false);
         return -1;
     }
     memset(it, 0, sizeof(*it));
-    it->head_len = encode_publish_head(it->head, 1024, &p, m->payload_len, c->version);
+    it->head_len = encode_publish_head(it->head, PUBLISH_HEAD_CAP, &p, m->payload_len,
+                                       c->version);
     if (it->head_len == 0) {
         free(it);
         return -1; /* a topic and properties over 1 KiB cannot come from a valid PUBLISH here */
@@ -495,8 +660,18 @@ static void send_disconnect(struct client *c, uint8_t reason, const char *why)
     }
     uint8_t buf[256];
     size_t n = mqtt_encode_disconnect(buf, sizeof(buf), &d, MQTT_V5);
-    if (n && n <= sizeof(buf) && write(c->fd, buf, n) < 0) {
-        /* best effort: the connection is going away either way */
+    if (!n || n > sizeof(buf))
+        return;
+    /* Best effort: the connection is going away either way. Over TLS only
+     * when nothing is left unwritten (a blocked SSL_write must be retried
+     * with the same bytes, and the DISCONNECT would land mid-packet). */
+    if (c->ssl) {
+        size_t w;
+        const char *ignored;
+        if (!c->out_head)
+            tls_write(c->ssl, buf, n, &w, &ignored);
+    } else if (write(c->fd, buf, n) < 0) {
+        /* nothing to do */
     }
 }
 
@@ -505,6 +680,7 @@ static void unlink_client(struct broker *b, struct client *c)
     for (struct client **p = &b->clients; *p; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
+            b->n_clients--;
             return;
         }
     }
@@ -512,8 +688,12 @@ static void unlink_client(struct broker *b, struct client *c)
 
 void client_close(struct client *c, uint8_t reason, const char *why, bool normal)
 {
-    if (c->closed)
+    /* The last flush below may fail (the peer reset the connection), and
+     * the write error path closes the client: without this it recursed
+     * until the stack overflowed (found by the broker_input fuzzer). */
+    if (c->closed || c->closing)
         return;
+    c->closing = true;
     struct broker *b = c->broker;
     broker_before_flush(b);
     client_flush(c);
@@ -530,6 +710,8 @@ void client_close(struct client *c, uint8_t reason, const char *why, bool normal
     c->timer = 0;
     client_resume(c); /* only to drop the pause's bookkeeping: closed clients read nothing */
     loop_fd_remove(b->loop, c->fd);
+    tls_conn_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     if (c->will && !normal) {
@@ -562,7 +744,7 @@ void client_free_dead(struct broker *b)
         while (c->out_head) {
             struct out_item *it = c->out_head;
             c->out_head = it->next;
-            out_item_free(it);
+            out_item_free(c, it);
         }
         if (c->aliases_in)
             for (size_t i = 0; i <= c->topic_alias_max_in; i++)
@@ -570,7 +752,9 @@ void client_free_dead(struct broker *b)
         free(c->aliases_in);
         strmap_free(&c->aliases_out);
         msg_unref(c->will);
+        broker_mem_sub(b, c->rcap);
         free(c->rbuf);
+        free(c->tls_identity);
         free(c);
     }
 }

@@ -1,10 +1,12 @@
-/* CONNECT: client id rules, who may connect, session takeover, clean start
- * and session expiry, the will, the client's own limits, and CONNACK. */
+/* CONNECT: client id rules, who may connect (auth.c decides), session
+ * takeover, clean start and session expiry, the will, the client's own
+ * limits, and CONNACK. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/broker/auth.h"
 #include "gateway/broker/broker_internal.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
@@ -24,9 +26,12 @@ static int refuse(struct client *c, uint8_t reason, const char *why)
     return 0;
 }
 
-/* The session this connection continues or starts; *present says which. */
+/* The session this connection continues or starts; *present says which.
+ * A session is resumed only by the user who made it: another user taking
+ * the client id starts afresh, so it never receives what was queued for,
+ * nor keeps the subscriptions of, someone else. */
 static struct session *attach_session(struct client *c, const char *id, size_t len,
-                                      bool clean_start, bool *present)
+                                      bool clean_start, const char *user, bool *present)
 {
     struct broker *b = c->broker;
     struct session *s = session_find(b, id, len);
@@ -35,7 +40,7 @@ static struct session *attach_session(struct client *c, const char *id, size_t l
         client_close(s->client, MQTT_RC_SESSION_TAKEN_OVER, "session taken over", false);
         s = session_find(b, id, len); /* a non-persistent session died with it */
     }
-    if (s && clean_start) {
+    if (s && (clean_start || !auth_same_user(s->username, user))) {
         session_destroy(s);
         s = NULL;
     }
@@ -45,13 +50,22 @@ static struct session *attach_session(struct client *c, const char *id, size_t l
     return s ? s : session_create(b, id, len);
 }
 
-static int set_will(struct client *c, const struct mqtt_connect *p)
+/* A will on a topic its owner may not write is dropped here: Mosquitto
+ * accepts such a CONNECT and never publishes the will. */
+static int set_will(struct client *c, const struct session *s, const struct mqtt_connect *p)
 {
     if (!p->will)
         return 0;
-    c->will = msg_new((const char *)p->will_topic.data, p->will_topic.len, p->will_payload.data,
-                      p->will_payload.len, c->version == MQTT_V5 ? &p->will_props : NULL,
-                      p->will_qos, p->will_retain, loop_now_ms(c->broker->loop));
+    if (!auth_may_write(s, (const char *)p->will_topic.data, p->will_topic.len)) {
+        log_info("broker", "will of client '%s' on '%.*s' dropped: not authorized",
+                 s->client_id, (int)p->will_topic.len,
+                 (const char *)p->will_topic.data);
+        return 0;
+    }
+    c->will = msg_new(c->broker, (const char *)p->will_topic.data, p->will_topic.len,
+                      p->will_payload.data, p->will_payload.len,
+                      c->version == MQTT_V5 ? &p->will_props : NULL, p->will_qos,
+                      p->will_retain, loop_now_ms(c->broker->loop));
     c->will_delay = p->will_props.will_delay;
     return c->will ? 0 : -1;
 }
@@ -99,30 +113,10 @@ static void send_connack(struct client *c, bool present, const char *assigned, b
         client_send(c, buf, n);
 }
 
-static int check_credentials(struct client *c, const struct mqtt_connect *p)
-{
-    if (c->listener->allow_anonymous)
-        return 0;
-    /* Password files arrive with broker authentication; until then a listener
-     * that refuses anonymous clients refuses everyone, and says so. */
-    log_warn("broker", "client from %s refused: listener requires authentication%s", c->peer,
-             p->has_username ? " (password checking is not configured)" : "");
-    return p->has_username ? MQTT_RC_BAD_USERNAME_PASSWORD : MQTT_RC_NOT_AUTHORIZED;
-}
-
-int handle_connect(struct client *c, const struct mqtt_connect *p)
+/* The rest of CONNECT, for a client whose credentials were accepted. */
+static int connect_session(struct client *c, const struct mqtt_connect *p, const char *user)
 {
     struct broker *b = c->broker;
-    c->version = p->version;
-    if (c->version == MQTT_V5 && mqtt_props_has(&p->props, MQTT_PROP_AUTH_METHOD))
-        return refuse(c, MQTT_RC_BAD_AUTH_METHOD, "enhanced authentication is not offered");
-    c->no_problem_info = c->version == MQTT_V5 &&
-                         mqtt_props_has(&p->props, MQTT_PROP_REQUEST_PROBLEM_INFO) &&
-                         p->props.request_problem_info == 0;
-    int reason = check_credentials(c, p);
-    if (reason)
-        return refuse(c, (uint8_t)reason, "not authorized");
-
     char assigned[40];
     const char *id = (const char *)p->client_id.data;
     size_t id_len = p->client_id.len;
@@ -137,8 +131,10 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
     }
 
     bool present;
-    struct session *s = attach_session(c, id, id_len, p->clean_start, &present);
+    struct session *s = attach_session(c, id, id_len, p->clean_start, user, &present);
     if (!s)
+        return refuse(c, MQTT_RC_SERVER_BUSY, "out of memory");
+    if (!s->username && user && !(s->username = strdup(user)))
         return refuse(c, MQTT_RC_SERVER_BUSY, "out of memory");
     if (c->version == MQTT_V5) {
         uint32_t expiry = mqtt_props_has(&p->props, MQTT_PROP_SESSION_EXPIRY) ?
@@ -151,7 +147,7 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
         s->persistent = !p->clean_start;
         s->expiry_s = b->limits.max_session_expiry;
     }
-    if (set_will(c, p))
+    if (set_will(c, s, p))
         return refuse(c, MQTT_RC_SERVER_BUSY, "out of memory");
 
     bool ka_changed = false;
@@ -180,4 +176,21 @@ int handle_connect(struct client *c, const struct mqtt_connect *p)
         session_pump(s);
     }
     return 0;
+}
+
+int handle_connect(struct client *c, const struct mqtt_connect *p)
+{
+    c->version = p->version;
+    if (c->version == MQTT_V5 && mqtt_props_has(&p->props, MQTT_PROP_AUTH_METHOD))
+        return refuse(c, MQTT_RC_BAD_AUTH_METHOD, "enhanced authentication is not offered");
+    c->no_problem_info = c->version == MQTT_V5 &&
+                         mqtt_props_has(&p->props, MQTT_PROP_REQUEST_PROBLEM_INFO) &&
+                         p->props.request_problem_info == 0;
+    char *user;
+    int reason = auth_connect(c, p, &user);
+    if (reason)
+        return refuse(c, (uint8_t)reason, "not authorized");
+    reason = connect_session(c, p, user);
+    free(user);
+    return reason;
 }

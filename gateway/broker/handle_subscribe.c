@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/broker/auth.h"
 #include "gateway/broker/broker_internal.h"
+#include "gateway/log.h"
 #include "gateway/mqtt/topic.h"
 
 #define MAX_FILTERS_PER_PACKET 256
@@ -27,6 +29,12 @@ static uint8_t subscribe_one(struct client *c, const struct mqtt_sub_entry *e, u
     *shared = mqtt_share_parse(filter, e->filter.len, &share) == MQTT_SHARE_OK;
     if (*shared && e->no_local && c->version == MQTT_V5)
         return MQTT_RC_PROTOCOL_ERROR; /* MQTT-3.8.3-4 */
+    if (!auth_may_subscribe(c->session, filter)) {
+        /* Stricter than Mosquitto 2.0, which grants any filter (acl.h). */
+        log_debug("broker", "SUBSCRIBE of client '%s' to '%s' denied: not authorized",
+                  c->session->client_id, filter);
+        return MQTT_RC_NOT_AUTHORIZED;
+    }
     struct sub_options opt = {
         .qos = e->qos, .no_local = e->no_local, .retain_as_published = e->retain_as_published,
         .retain_handling = e->retain_handling, .id = sub_id,

@@ -1,5 +1,6 @@
 /* Refcounted broker messages: one allocation holding topic, payload and the
- * PUBLISH's property block, shared by every queue that holds the message. */
+ * PUBLISH's property block, shared by every queue that holds the message,
+ * and charged to the broker's memory count while it lives. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,14 +40,22 @@ static void keep_forwarded(struct broker_msg *m, const struct mqtt_props *in, in
     }
 }
 
-struct broker_msg *msg_new(const char *topic, size_t topic_len, const void *payload,
-                           size_t payload_len, const struct mqtt_props *props, uint8_t qos,
-                           bool retain, int64_t now_ms)
+/* The bytes of the one allocation (malloc's own overhead is not counted). */
+static size_t msg_size(const struct broker_msg *m)
+{
+    return sizeof(*m) + m->topic_len + 1 + m->payload_len + m->props_len;
+}
+
+struct broker_msg *msg_new(struct broker *b, const char *topic, size_t topic_len,
+                           const void *payload, size_t payload_len,
+                           const struct mqtt_props *props, uint8_t qos, bool retain,
+                           int64_t now_ms)
 {
     size_t props_len = props ? props->raw.len : 0;
     struct broker_msg *m = calloc(1, sizeof(*m) + topic_len + 1 + payload_len + props_len);
     if (!m)
         return NULL;
+    m->broker = b;
     m->refs = 1;
     m->qos = qos;
     m->retain = retain;
@@ -62,6 +71,11 @@ struct broker_msg *msg_new(const char *topic, size_t topic_len, const void *payl
         memcpy(m->payload, payload, payload_len);
     if (props)
         keep_forwarded(m, props, now_ms);
+    if (b) {
+        if (broker_mem_biting(b))
+            b->mem_counts.admitted++; /* only the trusted paths create messages then */
+        broker_mem_add(b, msg_size(m));
+    }
     return m;
 }
 
@@ -73,11 +87,45 @@ struct broker_msg *msg_ref(struct broker_msg *m)
 
 void msg_unref(struct broker_msg *m)
 {
-    if (m && --m->refs == 0)
-        free(m);
+    if (!m || --m->refs > 0)
+        return;
+    if (m->broker)
+        broker_mem_sub(m->broker, msg_size(m));
+    free(m);
 }
 
 bool msg_expired(const struct broker_msg *m, int64_t now_ms)
 {
     return m->has_expiry && now_ms >= m->expires_at_ms;
+}
+
+struct broker_msg *msg_restore(struct broker *b, const char *topic, size_t topic_len,
+                               const void *payload, size_t payload_len, const uint8_t *props,
+                               size_t props_len, uint8_t qos, bool retain, bool has_expiry,
+                               int64_t expires_at_ms)
+{
+    struct mqtt_props decoded = { 0 };
+    uint8_t *block = NULL;
+    if (props_len) {
+        /* The decoder wants the block as on the wire: its length first. */
+        size_t head = mqtt_varint_size((uint32_t)props_len);
+        block = malloc(head + props_len);
+        if (!block)
+            return NULL;
+        mqtt_varint_encode(block, head, (uint32_t)props_len);
+        memcpy(block + head, props, props_len);
+        const char *why;
+        if (mqtt_props_decode(block, head + props_len, MQTT_PUBLISH, &decoded, &why) < 0) {
+            free(block);
+            return NULL;
+        }
+    }
+    struct broker_msg *m = msg_new(b, topic, topic_len, payload, payload_len,
+                                   props_len ? &decoded : NULL, qos, retain, 0);
+    free(block);
+    if (m) {
+        m->has_expiry = has_expiry;
+        m->expires_at_ms = has_expiry ? expires_at_ms : 0;
+    }
+    return m;
 }

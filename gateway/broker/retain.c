@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway/broker/broker_internal.h"
+#include "gateway/broker/persist.h"
 #include "gateway/loop.h"
 #include "gateway/mqtt/topic.h"
 
@@ -12,10 +13,13 @@ void retain_store(struct broker *b, struct broker_msg *m)
         return;
     struct broker_msg *old = strmap_remove(&b->retained, m->topic, m->topic_len);
     msg_unref(old);
-    if (m->payload_len == 0)
-        return; /* an empty retained message clears (MQTT-3.3.1-6) */
-    if (strmap_put(&b->retained, m->topic, m->topic_len, msg_ref(m)))
-        msg_unref(m); /* out of memory: the message is still routed, just not kept */
+    /* An empty retained message clears (MQTT-3.3.1-6); out of memory, the
+     * message is still routed, just not kept. */
+    bool kept = m->payload_len > 0 && !strmap_put(&b->retained, m->topic, m->topic_len, m);
+    if (kept)
+        msg_ref(m);
+    if (kept || old)
+        persist_retain(b, m, kept);
 }
 
 /* A linear scan: retained topics on a gateway number in the thousands, and

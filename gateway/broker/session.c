@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway/broker/broker_internal.h"
+#include "gateway/broker/persist.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
 
@@ -24,6 +25,7 @@ struct session *session_create(struct broker *b, const char *id, size_t len)
     }
     s->broker = b;
     s->next_packet_id = 1;
+    persist_session_touch(s); /* persistent or not is known once CONNECT is handled */
     return s;
 }
 
@@ -48,6 +50,7 @@ void session_delay_will(struct session *s, struct broker_msg *will, uint32_t del
 
 void session_cancel_will(struct session *s)
 {
+    persist_session_touch(s); /* every resumed session passes here (handle_connect) */
     if (s->will_timer)
         loop_timer_cancel(s->broker->loop, s->will_timer);
     s->will_timer = 0;
@@ -58,6 +61,7 @@ void session_cancel_will(struct session *s)
 void session_destroy(struct session *s)
 {
     struct broker *b = s->broker;
+    persist_session_gone(s);
     /* In-process sessions are not in the client-id map (a client could pick
      * the same name). */
     if (!s->local_fn)
@@ -86,6 +90,7 @@ void session_destroy(struct session *s)
     free(s->queue);
     free(s->rx_qos2);
     free(s->client_id);
+    free(s->username);
     free(s);
 }
 
@@ -99,6 +104,7 @@ int session_add_sub(struct session *s, const char *filter, const struct sub_opti
     for (size_t i = 0; i < s->n_subs; i++) {
         if (strcmp(s->subs[i].filter, filter) == 0) {
             s->subs[i].opt = *opt;
+            persist_sub(s, filter, opt);
             return 0; /* replaced */
         }
     }
@@ -118,6 +124,7 @@ int session_add_sub(struct session *s, const char *filter, const struct sub_opti
         return -1;
     }
     s->subs[s->n_subs++] = (struct session_sub){ copy, *opt };
+    persist_sub(s, filter, opt);
     return 1;
 }
 
@@ -126,6 +133,7 @@ int session_remove_sub(struct session *s, const char *filter)
     for (size_t i = 0; i < s->n_subs; i++) {
         if (strcmp(s->subs[i].filter, filter) == 0) {
             subs_remove(s->broker->subs, filter, s);
+            persist_sub(s, filter, NULL);
             free(s->subs[i].filter);
             s->subs[i] = s->subs[--s->n_subs];
             return 0;
@@ -182,11 +190,13 @@ static int inflight_add(struct session *s, const struct queued *q, uint16_t id)
     return 0;
 }
 
-/* Send one message now. Returns false when it must wait (window full). */
-static bool send_now(struct session *s, const struct queued *q)
+/* Send one message now. Returns false when it must wait (window full);
+ * *id: the packet id it is in flight under, 0 when not in flight. */
+static bool send_now(struct session *s, const struct queued *q, uint16_t *id_out)
 {
     struct client *c = s->client;
     int64_t now = loop_now_ms(s->broker->loop);
+    *id_out = 0;
     if (msg_expired(q->msg, now))
         return true; /* dropped: expired while queued (MQTT-3.3.2-5) */
     if (q->qos == 0) {
@@ -198,6 +208,7 @@ static bool send_now(struct session *s, const struct queued *q)
     uint16_t id = next_packet_id(s);
     if (inflight_add(s, q, id))
         return false;
+    *id_out = id;
     client_send_publish(c, q->msg, q->qos, q->retain, false, id, q->sub_ids, q->n_sub_ids, now);
     return true;
 }
@@ -228,9 +239,20 @@ static int queue_push(struct session *s, const struct queued *q)
     return 0;
 }
 
+/* Past memory_limit, QoS 0 goes only to a socket that takes it now: not to
+ * a client whose output already waits for the socket, nor to a queue. */
+static bool memory_sheds(const struct session *s, uint8_t qos)
+{
+    if (qos > 0 || !broker_mem_biting(s->broker) || !s->client || s->congested)
+        return false; /* offline or behind: dropped below in any case */
+    return !s->client->connected || s->n_queue > 0 || s->client->want_write;
+}
+
 void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool retain,
                      const uint32_t *sub_ids, size_t n_sub_ids)
 {
+    if (!broker_may_read(s->broker, s, m->topic))
+        return; /* ACL READ (auth.c): silently, the subscription stays */
     if (s->local_fn) {
         if (!msg_expired(m, loop_now_ms(s->broker->loop)))
             s->local_fn(s->local_ctx, m->topic, m->payload, m->payload_len, qos, retain);
@@ -239,8 +261,18 @@ void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool 
     struct queued q = { .msg = m, .qos = qos, .retain = retain };
     q.n_sub_ids = (uint8_t)(n_sub_ids < 4 ? n_sub_ids : 4);
     memcpy(q.sub_ids, sub_ids, q.n_sub_ids * sizeof(uint32_t));
-    if (s->client && s->client->connected && s->n_queue == 0 && send_now(s, &q))
+    if (memory_sheds(s, qos)) {
+        s->broker->stats.messages_dropped++;
+        s->broker->mem_counts.dropped++;
+        broker_mem_note(s->broker);
         return;
+    }
+    uint16_t id;
+    if (s->client && s->client->connected && s->n_queue == 0 && send_now(s, &q, &id)) {
+        if (id)
+            persist_inflight(s, &s->inflight[s->n_inflight - 1]);
+        return;
+    }
     if (qos == 0 && (!s->client || s->congested)) {
         /* QoS 0 is not kept for offline sessions, nor queued behind a
          * subscriber that is already behind: dropped and counted. */
@@ -251,6 +283,8 @@ void session_deliver(struct session *s, struct broker_msg *m, uint8_t qos, bool 
         s->broker->stats.messages_dropped++;
         log_warn("broker", "queue of '%s' is full: message on '%s' dropped", s->client_id,
                  m->topic);
+    } else {
+        persist_queued(s, &q);
     }
     session_update_congestion(s);
 }
@@ -259,8 +293,10 @@ void session_pump(struct session *s)
 {
     while (s->n_queue > 0 && s->client && s->client->connected && !s->client->closed) {
         struct queued *q = &s->queue[s->head];
-        if (!send_now(s, q))
+        uint16_t id;
+        if (!send_now(s, q, &id))
             return;
+        persist_popped(s, id);
         s->queued_bytes -= q->msg->payload_len;
         msg_unref(q->msg);
         s->head = (s->head + 1) % s->cap_queue;
@@ -313,11 +349,14 @@ int session_ack(struct session *s, uint8_t type, uint16_t packet_id)
         return type == MQTT_PUBREC ? MQTT_RC_PACKET_ID_NOT_FOUND : 0;
     if (type == MQTT_PUBACK && f->qos == 1) {
         inflight_remove(s, f);
+        persist_acked(s, packet_id, false);
     } else if (type == MQTT_PUBREC && f->qos == 2) {
         f->released = true;
+        persist_acked(s, packet_id, true);
         return 0;
     } else if (type == MQTT_PUBCOMP && f->qos == 2 && f->released) {
         inflight_remove(s, f);
+        persist_acked(s, packet_id, false);
     } else {
         return MQTT_RC_PROTOCOL_ERROR;
     }
@@ -344,6 +383,7 @@ int session_rx_qos2_add(struct session *s, uint16_t id)
         s->cap_rx_qos2 = cap;
     }
     s->rx_qos2[s->n_rx_qos2++] = id;
+    persist_rx_qos2(s, id, true);
     return 0;
 }
 
@@ -352,6 +392,7 @@ void session_rx_qos2_remove(struct session *s, uint16_t id)
     for (size_t i = 0; i < s->n_rx_qos2; i++) {
         if (s->rx_qos2[i] == id) {
             s->rx_qos2[i] = s->rx_qos2[--s->n_rx_qos2];
+            persist_rx_qos2(s, id, false);
             return;
         }
     }
@@ -370,4 +411,48 @@ void session_expire_offline(struct broker *b, int64_t now_ms)
             session_destroy(s);
         }
     }
+}
+
+/* ---- restoring (persist.c) --------------------------------------------------- */
+
+int session_restore_msg(struct session *s, const struct queued *q, uint16_t packet_id,
+                        bool released)
+{
+    if (packet_id == 0) {
+        /* As queue_push, without the limits: this was accepted before. */
+        struct broker_limits *lim = &s->broker->limits;
+        struct broker_limits keep = *lim;
+        lim->max_queued_messages = 0;
+        lim->max_queued_bytes = 0;
+        int rc = queue_push(s, q);
+        *lim = keep;
+        return rc;
+    }
+    if (inflight_add(s, q, packet_id))
+        return -1;
+    s->inflight[s->n_inflight - 1].released = released;
+    s->next_packet_id = packet_id;
+    return 0;
+}
+
+int session_restore_pop(struct session *s, uint16_t packet_id)
+{
+    if (s->n_queue == 0)
+        return 0;
+    struct queued *q = &s->queue[s->head];
+    int rc = packet_id ? session_restore_msg(s, q, packet_id, false) : 0;
+    s->queued_bytes -= q->msg->payload_len;
+    msg_unref(q->msg);
+    s->head = (s->head + 1) % s->cap_queue;
+    s->n_queue--;
+    return rc;
+}
+
+void session_restore_ack(struct session *s, uint16_t packet_id, bool released)
+{
+    struct inflight *f = inflight_find(s, packet_id);
+    if (f && released)
+        f->released = true;
+    else if (f)
+        inflight_remove(s, f);
 }

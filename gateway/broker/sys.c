@@ -1,6 +1,7 @@
 /* $SYS/broker/... topics: the broker's own figures, published retained every
  * sys_interval, as Mosquitto users know them (uptime, clients, messages and
- * bytes in and out, dropped messages, retained and subscription counts). */
+ * bytes in and out, dropped messages, retained and subscription counts, and
+ * heap: the bytes the broker holds, as counted against memory_limit). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,8 @@ void sys_publish(struct broker *b)
     publish_number(b, "$SYS/broker/bytes/sent", st.bytes_sent);
     publish_number(b, "$SYS/broker/retained messages/count", st.retained);
     publish_number(b, "$SYS/broker/subscriptions/count", st.subscriptions);
+    publish_number(b, "$SYS/broker/heap/current", b->mem_current);
+    publish_number(b, "$SYS/broker/heap/maximum", b->mem_max);
 }
 
 static int64_t on_sys_timer(struct loop *loop, void *data)
