@@ -172,7 +172,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_HOBJS) $(LIBMQGATE)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP $(ALL_LDFLAGS) -o $@ $< $(UNIT_HOBJS) $(LIBMQGATE) $(CMOCKA_LIBS) $(LIBS)
 
-unit-tests: $(UNIT_BINS)
+# Fuzz targets (libFuzzer, clang): `make fuzz`; their corpora and regression
+# inputs are replayed by `make test` through gcc-built replayers.
+include tests/fuzz/fuzz.mk
+
+unit-tests: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 # Benchmark tools: one .c each, linked with the library (the MQTT codec).
 $(BUILD)/tests/bench/%: tests/bench/%.c $(LIBMQGATE)
@@ -236,6 +240,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit-tests integration-tests
 	$(Q)tests/deb/test_install.sh $(BUILD_ROOT)
 	$(Q)tests/run.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
+	$(Q)tests/fuzz/replay.sh $(BUILD_ROOT) $(BUILD_ROOT)/san
 
 BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(wildcard tests/bench/*.c))
 bench: deps all $(BENCH_BINS) $(INTEG_BINS) $(SIM_BINS)
