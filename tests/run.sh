@@ -17,27 +17,67 @@ passed=0
 failed=0
 cases=0
 failures=()
+# Tests run MQGATE_TEST_JOBS at a time (default 2): most of their time is
+# spent waiting on sockets, ptys and child processes, not on a CPU. Each
+# test owns its ports (bound to 0), directories and ptys, so they do not
+# meet. Results are printed as tests finish.
+jobs_max=${MQGATE_TEST_JOBS:-2}
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+n_started=0
+n_reported=0
+names=()
 
-# Each test gets a time bound, so a hang fails the run instead of stalling it.
-run_one() {
-    local name=$1; shift
-    local log
-    log=$(mktemp)
-    if timeout 300 "$@" >"$log" 2>&1; then
+# report ID: count and print one finished test.
+report() {
+    local id=$1 name=${names[$1]} rc
+    rc=$(cat "$results/$id.rc")
+    if [ "$rc" = 0 ]; then
         passed=$((passed + 1))
         # cmocka's "[  PASSED  ] N test(s)." and the CLI tests' "N checks"
         local n
         n=$(sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' \
-                   -e 's/^[a-z]*: \([0-9]*\) checks, 0 failed$/\1/p' "$log" | tail -n 1)
+                   -e 's/^[a-z-]*: \([0-9]*\) checks, 0 failed$/\1/p' "$results/$id.log" | tail -n 1)
         cases=$((cases + ${n:-0}))
-        printf '  PASS  %s\n' "$name"
+        printf '  PASS  %s (%ss)\n' "$name" "$(cat "$results/$id.time")"
     else
         failed=$((failed + 1))
         failures+=("$name")
         printf '  FAIL  %s\n' "$name"
-        sed 's/^/        /' "$log" | tail -n 60
+        sed 's/^/        /' "$results/$id.log" | tail -n 60
     fi
-    rm -f "$log"
+    rm -f "$results/$id.log"
+}
+
+# reap: report every test that has finished, in the order they started
+# (a later one waits for the earlier ones to be printed).
+reap() {
+    while [ "$n_reported" -lt "$n_started" ] && [ -f "$results/$n_reported.rc" ]; do
+        report "$n_reported"
+        n_reported=$((n_reported + 1))
+    done
+}
+
+# Each test gets a time bound, so a hang fails the run instead of stalling it.
+run_one() {
+    local id=$n_started
+    names[$id]=$1; shift
+    n_started=$((n_started + 1))
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; reap; done
+    (
+        start=$SECONDS
+        timeout 300 "$@" >"$results/$id.log" 2>&1
+        rc=$?
+        echo $((SECONDS - start)) >"$results/$id.time"
+        echo "$rc" >"$results/$id.rc.tmp" && mv "$results/$id.rc.tmp" "$results/$id.rc"
+    ) &
+    reap
+}
+
+# drain: wait for every test started so far and report them.
+drain() {
+    wait
+    reap
 }
 
 for build in "$@"; do
@@ -86,6 +126,7 @@ for t in tests/integration/test_broker_*.sh; do
     run_one "$t (mosquitto)" env BROKER=mosquitto PAHO_CHECK="$1/tests/integration/paho_check" bash "$t"
 done
 
+drain
 echo
 if [ "$failed" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"

@@ -34,7 +34,8 @@ for V in mqttv311 mqttv5; do
     pub -V $V -t "w$V/b" -m 3              # '#' matches its parent level
     pub -V $V -t "w$V/b/x/y" -m 4
     wait_messages wild 3
-    check "$V: + and # match as specified" [ "$(messages wild | sort | tr '\n' ,)" = "w$V/a/temp,w$V/b,w$V/b/x/y," ]
+    got=$(messages wild | sort | tr '\n' ,)
+    check "$V: + and # match as specified (got '$got')" [ "$got" = "w$V/a/temp,w$V/b,w$V/b/x/y," ]
 
     sub hash -V $V -t '#' -W 2 -F '%t'
     pub -V $V -t "\$test/$V" -m secret

@@ -29,6 +29,9 @@ gateway: { name: gw, state_dir: $work/state, status_topic: "status/{gateway}" }
 broker:
   listeners: [ { bind: 127.0.0.1, port: $gport } ]
   sys_interval: 1s
+  # Off: retained messages of one scenario (the devices' availability)
+  # would be restored in the next and forwarded again, and counted.
+  persistence: { enabled: false }
 $2
 bridge:
   url: mqtt://127.0.0.1:$cport
