@@ -11,22 +11,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bridge/uplink.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "tests/unit/mosquitto_fixture.h"
 
 #define US_PER_MS 1000
 #define RECONNECT_MIN_MS 100
@@ -38,13 +34,12 @@
 #define CONNECT_BOUND_MS 6000
 #define REFUSALS_BOUND_MS 10000
 
-enum { PORT_TLS, PORT_WRONG_NAME, PORT_MUTUAL, PORT_PLAIN, N_PORTS };
+/* PORT_PLAIN is the fixture's own listener (port[0]). */
+enum { PORT_PLAIN, PORT_TLS, PORT_WRONG_NAME, PORT_MUTUAL, N_PORTS };
 
 /* Everything the cases share: made once, removed once. */
 struct fixture {
-    char dir[64];
-    pid_t broker;
-    int port[N_PORTS];
+    struct mosq_fixture mosq;           /* its dir holds the keys and logs too */
     int capture_fd;                     /* our log, while a case reads it */
 };
 
@@ -52,89 +47,24 @@ static struct fixture fx = { .capture_fd = -1 };
 
 static void path_of(char out[PATH_LEN], const char *name)
 {
-    snprintf(out, PATH_LEN, "%s/%s", fx.dir, name);
-}
-
-static void sleep_ms(int ms)
-{
-    nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L }, NULL);
-}
-
-/* Ports held open together, so the kernel cannot hand out one twice. */
-static void free_ports(int *ports, int n)
-{
-    int s[N_PORTS];
-    for (int i = 0; i < n; i++) {
-        struct sockaddr_in a = { .sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        s[i] = socket(AF_INET, SOCK_STREAM, 0);
-        assert_true(s[i] >= 0);
-        assert_int_equal(bind(s[i], (struct sockaddr *)&a, sizeof a), 0);
-        assert_int_equal(getsockname(s[i], (struct sockaddr *)&a, &len), 0);
-        ports[i] = ntohs(a.sin_port);
-    }
-    for (int i = 0; i < n; i++)
-        close(s[i]);
+    assert_int_equal(mosq_fixture_path(&fx.mosq, name, out, PATH_LEN), 0);
 }
 
 /* ---- child processes, every wait bounded ------------------------------- */
 
-/* Exit status of the child, or -1 after killing it at timeout_ms. */
-static int wait_bounded(pid_t pid, int timeout_ms)
-{
-    int st;
-    for (int waited = 0; waited <= timeout_ms; waited += 10) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
-}
-
-/* Run a tool with its output appended to <dir>/tools.log. */
+/* Run a tool with its output appended to <dir>/tools.log; its exit status,
+ * or negative if it had to be killed at timeout_ms. */
 static int run_logged(const char *const argv[], int timeout_ms)
 {
     char log[PATH_LEN];
     path_of(log, "tools.log");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return wait_bounded(pid, timeout_ms);
+    return mosq_fixture_run(argv, log, NULL, 0, timeout_ms);
 }
 
 /* Run a tool that bounds itself (-W) and capture its stdout. */
 static void run_captured(const char *const argv[], char *out, size_t size)
 {
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < size && (r = read(p[0], out + n, size - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(p[0]);
-    assert_int_not_equal(wait_bounded(pid, 5000), -1);
+    assert_true(mosq_fixture_run(argv, NULL, out, size, 5000) >= 0);
 }
 
 /* The retained message on `topic` as "topic payload\n" (plain listener),
@@ -142,7 +72,7 @@ static void run_captured(const char *const argv[], char *out, size_t size)
 static void read_retained(const char *topic, char *out, size_t size)
 {
     char port[16];
-    snprintf(port, sizeof port, "%d", fx.port[PORT_PLAIN]);
+    snprintf(port, sizeof port, "%d", fx.mosq.port[PORT_PLAIN]);
     const char *argv[] = { "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", topic,
                            "-v", "-C", "1", "-W", "3", NULL };
     run_captured(argv, out, size);
@@ -201,7 +131,9 @@ static void make_certificates(void)
 
 /* ---- the broker -------------------------------------------------------- */
 
-static void conf_tls_listener(FILE *f, int port, const char *cert, bool require_cert)
+/* One listener's lines, appended to conf[*used]. */
+static void conf_tls_listener(char *conf, size_t size, size_t *used, int port,
+                              const char *cert, bool require_cert)
 {
     char ca[PATH_LEN], crt[PATH_LEN], key[PATH_LEN];
     path_of(ca, "ca.crt");
@@ -209,102 +141,42 @@ static void conf_tls_listener(FILE *f, int port, const char *cert, bool require_
     strcat(crt, ".crt");
     path_of(key, cert);
     strcat(key, ".key");
-    fprintf(f, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
-               "require_certificate %s\n", port, ca, crt, key, require_cert ? "true" : "false");
+    int n = snprintf(conf + *used, size - *used,
+                     "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n"
+                     "require_certificate %s\n", port, ca, crt, key,
+                     require_cert ? "true" : "false");
+    assert_true(n > 0 && (size_t)n < size - *used);
+    *used += (size_t)n;
 }
 
-/* As root, mosquitto drops to its own user before it reads the keys; they
- * are in our private temp dir, so it stays (a no-op when not root). */
-static void write_broker_conf(void)
-{
-    char conf[PATH_LEN];
-    path_of(conf, "mosquitto.conf");
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    fprintf(f, "user root\nallow_anonymous true\npersistence false\nlog_dest stderr\n");
-    conf_tls_listener(f, fx.port[PORT_TLS], "server", false);
-    conf_tls_listener(f, fx.port[PORT_WRONG_NAME], "wrong-name", false);
-    conf_tls_listener(f, fx.port[PORT_MUTUAL], "server", true);
-    fprintf(f, "listener %d 127.0.0.1\n", fx.port[PORT_PLAIN]);
-    assert_int_equal(fclose(f), 0);
-}
-
-static bool file_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strcasestr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
+/* Beside the fixture's plain listener, the three TLS ones. */
 static void broker_start(void)
 {
-    char conf[PATH_LEN], log[PATH_LEN];
-    path_of(conf, "mosquitto.conf");
-    path_of(log, "mosquitto.log");
-    fx.broker = fork();
-    assert_true(fx.broker >= 0);
-    if (fx.broker == 0) {
-        if (!freopen(log, "w", stderr))
-            _exit(126);
-        execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    /* Ready once every listener is open ("running"), 5 s at most. */
-    for (int i = 0; i < 500 && !file_has(log, " running"); i++) {
-        int st;
-        assert_int_equal(waitpid(fx.broker, &st, WNOHANG), 0);
-        sleep_ms(10);
-    }
-    assert_true(file_has(log, " running"));
-}
-
-static void broker_stop(void)
-{
-    if (fx.broker <= 0)
-        return;
-    kill(fx.broker, SIGTERM);
-    if (wait_bounded(fx.broker, 5000) == -1)
-        print_message("mosquitto did not stop on SIGTERM: killed\n");
-    fx.broker = 0;
+    char conf[4 * PATH_LEN * 3 + 512];
+    size_t used = (size_t)snprintf(conf, sizeof conf, "allow_anonymous true\n");
+    conf_tls_listener(conf, sizeof conf, &used, fx.mosq.port[PORT_TLS], "server", false);
+    conf_tls_listener(conf, sizeof conf, &used, fx.mosq.port[PORT_WRONG_NAME], "wrong-name",
+                      false);
+    conf_tls_listener(conf, sizeof conf, &used, fx.mosq.port[PORT_MUTUAL], "server", true);
+    assert_int_equal(mosq_fixture_start(&fx.mosq, conf), 0);
 }
 
 /* Idempotent, so main can call it again when the group setup failed. */
 static void fixture_clean(void)
 {
-    broker_stop();
+    if (mosq_fixture_stop(&fx.mosq) == -ETIMEDOUT)
+        print_message("mosquitto did not stop on SIGTERM: killed\n");
     if (fx.capture_fd >= 0)
         close(fx.capture_fd);
     fx.capture_fd = -1;
-    if (!fx.dir[0])
-        return;
-    DIR *d = opendir(fx.dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char p[PATH_LEN];
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            path_of(p, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(fx.dir);
-    fx.dir[0] = '\0';
+    mosq_fixture_cleanup(&fx.mosq);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(fx.dir, sizeof fx.dir, "/tmp/uplink-tls-XXXXXX");
-    assert_non_null(mkdtemp(fx.dir));
+    assert_int_equal(mosq_fixture_init(&fx.mosq, "uplink-tls", N_PORTS), 0);
     make_certificates();
-    free_ports(fx.port, N_PORTS);
-    write_broker_conf();
     broker_start();
     return 0;
 }
@@ -346,49 +218,30 @@ static void on_delivered(void *ctx, uint64_t id)
         r->delivered[r->n_delivered++] = id;
 }
 
-struct waiter {
-    bool (*pred)(const struct rec *r, int arg);
-    const struct rec *rec;
-    int arg;
-    int64_t deadline;
-    bool ok;
-};
-
-static int64_t wait_tick(struct loop *loop, void *data)
-{
-    struct waiter *w = data;
-    if (w->pred(w->rec, w->arg)) {
-        w->ok = true;
-        loop_stop(loop);
-        return LOOP_TIMER_STOP;
-    }
-    if (loop_clock_ms() >= w->deadline) {
-        loop_stop(loop);
-        return LOOP_TIMER_STOP;
-    }
-    return 5;
-}
-
 /* Run the loop until pred holds or timeout_ms pass; whether it held. */
-static bool run_until(struct loop *loop, bool (*pred)(const struct rec *, int),
-                      const struct rec *r, int arg, int64_t timeout_ms)
+static bool run_until(struct loop *loop, bool (*pred)(const void *, int), const struct rec *r,
+                      int arg, int64_t timeout_ms)
 {
-    struct waiter w = { pred, r, arg, loop_clock_ms() + timeout_ms, false };
-    assert_true(loop_timer_add(loop, 0, wait_tick, &w) != 0);
-    assert_int_equal(loop_run(loop), 0);
-    return w.ok;
+    int rc = mosq_fixture_loop_until(loop, pred, r, arg, timeout_ms);
+    assert_true(rc >= 0);
+    return rc == 1;
 }
 
-static bool connected_n(const struct rec *r, int n) { return r->connected >= n; }
+static bool connected_n(const void *r, int n)
+{
+    return ((const struct rec *)r)->connected >= n;
+}
 
 /* Also stops at a connect, so a link that should be refused fails fast. */
-static bool refused_n(const struct rec *r, int n)
+static bool refused_n(const void *ctx, int n)
 {
+    const struct rec *r = ctx;
     return r->disconnected >= n || r->connected > 0;
 }
 
-static bool delivered_id(const struct rec *r, int id)
+static bool delivered_id(const void *ctx, int id)
 {
+    const struct rec *r = ctx;
     for (size_t i = 0; i < r->n_delivered; i++)
         if (r->delivered[i] == (uint64_t)id)
             return true;
@@ -408,7 +261,7 @@ struct link_opts {
 static struct uplink *link_make(struct loop *loop, struct rec *r, const struct link_opts *o)
 {
     char url[64], ca[PATH_LEN], crt[PATH_LEN], key[PATH_LEN], status[64];
-    snprintf(url, sizeof url, "mqtts://127.0.0.1:%d", fx.port[o->port]);
+    snprintf(url, sizeof url, "mqtts://127.0.0.1:%d", fx.mosq.port[o->port]);
     snprintf(status, sizeof status, "%s/status", o->gateway);
     path_of(ca, o->ca);
     strcat(ca, ".crt");
@@ -555,7 +408,7 @@ static bool captured_has(const char *needle)
 {
     char p[PATH_LEN];
     path_of(p, "uplink.log");
-    return file_has(p, needle);
+    return mosq_fixture_file_has(p, needle, true);
 }
 
 /* A server the CA does not vouch for: never up, retried with backoff, and

@@ -12,20 +12,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "bridge/uplink.h"
 #include "gateway/log.h"
 #include "gateway/loop.h"
+#include "tests/unit/mosquitto_fixture.h"
 
 #define US_PER_MS 1000
 #define RECONNECT_MIN_MS 100
@@ -33,135 +28,42 @@
 /* One jittered wait at most, plus up to ~1 s for Paho's receive thread to
  * pick up the new socket (its select cycles once a second), plus slack. */
 #define RECONNECT_BOUND_MS (RECONNECT_MAX_MS + RECONNECT_MAX_MS / 5 + 2400)
+#define TOOL_TIMEOUT_MS 10000           /* the tools bound themselves (-W 3) */
+#define BROKER_CONF "allow_anonymous true\n"
 
 /* ---- a mosquitto of our own -------------------------------------------- */
 
-struct broker {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char conf[96];
-    char log[96];
-};
+static struct mosq_fixture broker;
 
-static struct broker broker;
-
-static int free_port(void)
+/* The port is chosen; nothing listens on it yet. */
+static void broker_prepare(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    assert_true(s >= 0);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
+    assert_int_equal(mosq_fixture_init(&broker, "uplink-test", 1), 0);
 }
 
-static void broker_prepare(struct broker *b)
+static void broker_start(void)
 {
-    snprintf(b->dir, sizeof b->dir, "/tmp/uplink-test-XXXXXX");
-    assert_non_null(mkdtemp(b->dir));
-    snprintf(b->conf, sizeof b->conf, "%s/mosquitto.conf", b->dir);
-    snprintf(b->log, sizeof b->log, "%s/mosquitto.log", b->dir);
-    b->port = free_port();
-    FILE *f = fopen(b->conf, "w");
-    assert_non_null(f);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-               "log_dest stderr\n", b->port);
-    fclose(f);
-}
-
-static bool log_says_running(const struct broker *b)
-{
-    FILE *f = fopen(b->log, "r");
-    char line[512];
-    bool running = false;
-    while (f && !running && fgets(line, sizeof line, f))
-        running = strstr(line, " running") != NULL;
-    if (f)
-        fclose(f);
-    return running;
-}
-
-static void broker_start(struct broker *b)
-{
-    unlink(b->log);
-    b->pid = fork();
-    assert_true(b->pid >= 0);
-    if (b->pid == 0) {
-        if (!freopen(b->log, "w", stderr))
-            _exit(126);
-        execl("/usr/sbin/mosquitto", "mosquitto", "-c", b->conf, (char *)NULL);
-        _exit(127);
-    }
-    /* Readiness from its log, polled for at most 5 s. */
-    for (int i = 0; i < 500 && !log_says_running(b); i++) {
-        int st;
-        assert_int_equal(waitpid(b->pid, &st, WNOHANG), 0);
-        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
-    }
-    assert_true(log_says_running(b));
-}
-
-static void broker_stop(struct broker *b)
-{
-    if (b->pid <= 0)
-        return;
-    kill(b->pid, SIGTERM);
-    int st;
-    for (int i = 0; i < 500 && waitpid(b->pid, &st, WNOHANG) == 0; i++)
-        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
-    if (waitpid(b->pid, &st, WNOHANG) == 0) {
-        kill(b->pid, SIGKILL);
-        waitpid(b->pid, &st, 0);
-    }
-    b->pid = 0;
+    assert_int_equal(mosq_fixture_start(&broker, BROKER_CONF), 0);
 }
 
 static int teardown_broker(void **state)
 {
     (void)state;
-    broker_stop(&broker);
-    if (broker.dir[0]) {
-        unlink(broker.conf);
-        unlink(broker.log);
-        rmdir(broker.dir);
-    }
-    memset(&broker, 0, sizeof broker);
+    mosq_fixture_cleanup(&broker);
     return 0;
 }
 
-/* Run a client tool (bounded by its own -W) and capture its stdout. */
+/* Run a client tool and capture its stdout. */
 static void run_tool(const char *const argv[], char *out, size_t size)
 {
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < size && (r = read(p[0], out + n, size - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(p[0]);
-    int st;
-    waitpid(pid, &st, 0);
+    assert_true(mosq_fixture_run(argv, NULL, out, size, TOOL_TIMEOUT_MS) >= 0);
 }
 
 /* The retained message on `topic` as "topic payload", or "" after 3 s. */
 static void read_retained(const char *topic, char *out, size_t size)
 {
     char port[16];
-    snprintf(port, sizeof port, "%d", broker.port);
+    snprintf(port, sizeof port, "%d", broker.port[0]);
     const char *argv[] = { "mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", topic,
                      "-v", "-C", "1", "-W", "3", NULL };
     run_tool(argv, out, size);
@@ -170,7 +72,7 @@ static void read_retained(const char *topic, char *out, size_t size)
 static void pub_tool(const char *topic, const char *msg, bool retain)
 {
     char port[16], out[64];
-    snprintf(port, sizeof port, "%d", broker.port);
+    snprintf(port, sizeof port, "%d", broker.port[0]);
     const char *argv[] = { "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
                            topic, "-m", msg, retain ? "-r" : NULL, NULL };
     run_tool(argv, out, sizeof out);
@@ -216,45 +118,33 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     r->retain = retain;
 }
 
-struct waiter {
-    bool (*pred)(const struct rec *r, int arg);
-    const struct rec *rec;
-    int arg;
-    int64_t deadline;
-    bool ok;
-};
-
-static int64_t wait_tick(struct loop *loop, void *data)
-{
-    struct waiter *w = data;
-    if (w->pred(w->rec, w->arg)) {
-        w->ok = true;
-        loop_stop(loop);
-        return LOOP_TIMER_STOP;
-    }
-    if (loop_clock_ms() >= w->deadline) {
-        loop_stop(loop);
-        return LOOP_TIMER_STOP;
-    }
-    return 5;
-}
-
 /* Run the loop until pred holds or timeout_ms pass; whether it held. */
-static bool run_until(struct loop *loop, bool (*pred)(const struct rec *, int),
-                      const struct rec *r, int arg, int64_t timeout_ms)
+static bool run_until(struct loop *loop, bool (*pred)(const void *, int), const struct rec *r,
+                      int arg, int64_t timeout_ms)
 {
-    struct waiter w = { pred, r, arg, loop_clock_ms() + timeout_ms, false };
-    assert_true(loop_timer_add(loop, 0, wait_tick, &w) != 0);
-    assert_int_equal(loop_run(loop), 0);
-    return w.ok;
+    int rc = mosq_fixture_loop_until(loop, pred, r, arg, timeout_ms);
+    assert_true(rc >= 0);
+    return rc == 1;
 }
 
-static bool connected_n(const struct rec *r, int n) { return r->connected >= n; }
-static bool disconnected_n(const struct rec *r, int n) { return r->disconnected >= n; }
-static bool messages_n(const struct rec *r, int n) { return r->messages >= n; }
-
-static bool delivered_id(const struct rec *r, int id)
+static bool connected_n(const void *r, int n)
 {
+    return ((const struct rec *)r)->connected >= n;
+}
+
+static bool disconnected_n(const void *r, int n)
+{
+    return ((const struct rec *)r)->disconnected >= n;
+}
+
+static bool messages_n(const void *r, int n)
+{
+    return ((const struct rec *)r)->messages >= n;
+}
+
+static bool delivered_id(const void *ctx, int id)
+{
+    const struct rec *r = ctx;
     for (size_t i = 0; i < r->n_delivered; i++)
         if (r->delivered[i] == (uint64_t)id)
             return true;
@@ -263,7 +153,7 @@ static bool delivered_id(const struct rec *r, int id)
 
 static struct cfg_bridge bridge_cfg(char *url, size_t size, int version)
 {
-    snprintf(url, size, "mqtt://127.0.0.1:%d", broker.port);
+    snprintf(url, size, "mqtt://127.0.0.1:%d", broker.port[0]);
     return (struct cfg_bridge){
         .enabled = true,
         .url = url,
@@ -313,8 +203,8 @@ static void test_bad_url_is_einval(void **state)
 static void test_v5_publish_subscribe_reconnect(void **state)
 {
     (void)state;
-    broker_prepare(&broker);
-    broker_start(&broker);
+    broker_prepare();
+    broker_start();
     struct loop *loop = loop_new();
     struct rec r = { 0 };
     struct uplink *u = uplink_make(loop, &r, CFG_MQTT_5);
@@ -353,13 +243,13 @@ static void test_v5_publish_subscribe_reconnect(void **state)
     assert_false(r.retain);
 
     /* Loss. */
-    broker_stop(&broker);
+    mosq_fixture_stop(&broker);
     assert_true(run_until(loop, disconnected_n, &r, 1, 5000));
     assert_false(uplink_connected(u));
     assert_int_equal(uplink_publish(u, "up/t", "x", 1, 1, false, 43), -ENOTCONN);
 
     /* Back on the same port: reconnected within one backoff wait. */
-    broker_start(&broker);
+    broker_start();
     int64_t t0 = loop_clock_ms();
     assert_true(run_until(loop, connected_n, &r, 2, RECONNECT_BOUND_MS));
     print_message("reconnected %lld ms after the broker was ready\n",
@@ -384,7 +274,7 @@ static void test_v5_publish_subscribe_reconnect(void **state)
 static void test_v311_first_connect_waits_for_broker(void **state)
 {
     (void)state;
-    broker_prepare(&broker);  /* the port is chosen, nothing listens yet */
+    broker_prepare();  /* the port is chosen, nothing listens yet */
     struct loop *loop = loop_new();
     struct rec r = { 0 };
     struct uplink *u = uplink_make(loop, &r, CFG_MQTT_311);
@@ -394,7 +284,7 @@ static void test_v311_first_connect_waits_for_broker(void **state)
     assert_int_equal(r.connected, 0);
     assert_false(uplink_connected(u));
 
-    broker_start(&broker);
+    broker_start();
     int64_t t0 = loop_clock_ms();
     assert_true(run_until(loop, connected_n, &r, 1, RECONNECT_BOUND_MS));
     print_message("connected %lld ms after the broker was ready\n",

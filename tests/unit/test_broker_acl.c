@@ -14,7 +14,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,7 +22,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +29,7 @@
 #include "gateway/broker/acl.h"
 #include "gateway/mqtt/mqtt.h"
 #include "gateway/mqtt/topic.h"
+#include "tests/unit/mosquitto_fixture.h"
 
 #define R ACL_READ
 #define W ACL_WRITE
@@ -1176,7 +1175,6 @@ static void test_bench(void **state)
 
 /* ---- the same table against a real Mosquitto ---------------------------- */
 
-#define MOSQUITTO "/usr/sbin/mosquitto"
 #define IO_TIMEOUT_S 5
 #define SENTINEL "zz/sentinel"
 #define ADMIN "admin"
@@ -1369,148 +1367,48 @@ static const struct {
     { "pattern read a/x%cy/%u\n", true },
 };
 
-struct mosq {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char path[128];
-};
-
-static struct mosq mq;
+/* The broker of test_against_mosquitto: dir "" when not installed. */
+static struct mosq_fixture mq;
 
 static bool have_mosquitto(void)
 {
-    return access(MOSQUITTO, X_OK) == 0 && access("/usr/bin/mosquitto_passwd", X_OK) == 0;
+    return access(MOSQ_FIXTURE_BIN, X_OK) == 0 &&
+           access("/usr/bin/mosquitto_passwd", X_OK) == 0;
 }
 
-static void mq_file(const char *name)
+static void mq_file(const char *name, char path[MOSQ_FIXTURE_PATH_MAX])
 {
-    snprintf(mq.path, sizeof mq.path, "%s/%s", mq.dir, name);
-}
-
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    assert_true(s >= 0);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static void sleep_ms(long ms)
-{
-    nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L }, NULL);
-}
-
-/* Waits at most `ms` for pid; returns its status, or -1 (then kills it). */
-static int wait_bounded(pid_t pid, long ms)
-{
-    int st;
-    for (long i = 0; i < ms / 10; i++) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return st;
-        sleep_ms(10);
-    }
-    if (waitpid(pid, &st, WNOHANG) == pid)
-        return st;
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
+    assert_int_equal(mosq_fixture_path(&mq, name, path, MOSQ_FIXTURE_PATH_MAX), 0);
 }
 
 static void run_passwd(const char *create, const char *user, const char *pw)
 {
-    mq_file("pw");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(126);
-        if (create)
-            execl("/usr/bin/mosquitto_passwd", "mosquitto_passwd", "-c", "-b", mq.path, user, pw,
-                  (char *)NULL);
-        else
-            execl("/usr/bin/mosquitto_passwd", "mosquitto_passwd", "-b", mq.path, user, pw,
-                  (char *)NULL);
-        _exit(127);
-    }
-    int st = wait_bounded(pid, 20000);
-    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
-static void write_text(const char *name, const char *text)
-{
-    mq_file(name);
-    FILE *f = fopen(mq.path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-static bool log_says_running(void)
-{
-    mq_file("log");
-    FILE *f = fopen(mq.path, "r");
-    char line[512];
-    bool running = false;
-    while (f && !running && fgets(line, sizeof line, f))
-        running = strstr(line, " running") != NULL;
-    if (f)
-        fclose(f);
-    return running;
+    char path[MOSQ_FIXTURE_PATH_MAX];
+    mq_file("pw", path);
+    const char *make[] = { "/usr/bin/mosquitto_passwd", "-c", "-b", path, user, pw, NULL };
+    const char *add[] = { "/usr/bin/mosquitto_passwd", "-b", path, user, pw, NULL };
+    assert_int_equal(mosq_fixture_run(create ? make : add, "/dev/null", NULL, 0, 20000), 0);
 }
 
 /* Starts Mosquitto with `acl` as its acl_file. Returns true once it runs,
- * false if it exited (refused the file); both within 5 s. */
+ * false if it exited (refused the file); fails if it did neither in time. */
 static bool mq_start(const char *acl)
 {
-    write_text("acl", acl);
-    mq.port = free_port();
-    char conf[1024];
-    const struct passwd *me = getpwuid(geteuid());
-    /* `user`: when run as root it would switch to "mosquitto", which cannot
-     * read our 0700 directory; as anyone else the line changes nothing. */
+    char path[MOSQ_FIXTURE_PATH_MAX], conf[3 * MOSQ_FIXTURE_PATH_MAX];
+    mq_file("acl", path);
+    assert_int_equal(mosq_fixture_write_file(path, acl), 0);
     snprintf(conf, sizeof conf,
-             "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-             "password_file %s/pw\nacl_file %s/acl\nlog_dest stderr\nlog_type all\nuser %s\n",
-             mq.port, mq.dir, mq.dir, me ? me->pw_name : "root");
-    write_text("conf", conf);
-    mq_file("log");
-    unlink(mq.path);
-    mq.pid = fork();
-    assert_true(mq.pid >= 0);
-    if (mq.pid == 0) {
-        mq_file("log");
-        if (!freopen(mq.path, "w", stderr))
-            _exit(126);
-        mq_file("conf");
-        execl(MOSQUITTO, "mosquitto", "-c", mq.path, (char *)NULL);
-        _exit(127);
+             "allow_anonymous true\npassword_file %s/pw\nacl_file %s\nlog_type all\n", mq.dir,
+             path);
+    int rc = mosq_fixture_start_quiet(&mq, conf);
+    if (rc == -ECHILD)
+        return false;
+    if (rc != 0) {
+        mosq_fixture_print_log(&mq, "did not start");
+        fail_msg("mosquitto neither ran nor exited within %d ms: %s", MOSQ_FIXTURE_READY_MS,
+                 strerror(-rc));
     }
-    for (int i = 0; i < 500; i++) {
-        int st;
-        if (waitpid(mq.pid, &st, WNOHANG) == mq.pid) {
-            mq.pid = 0;
-            return false;
-        }
-        if (log_says_running())
-            return true;
-        sleep_ms(10);
-    }
-    fail_msg("mosquitto neither ran nor exited within 5 s (log in %s)", mq.dir);
-    return false;
-}
-
-static void mq_stop(void)
-{
-    if (mq.pid <= 0)
-        return;
-    kill(mq.pid, SIGTERM);
-    wait_bounded(mq.pid, 5000);
-    mq.pid = 0;
+    return true;
 }
 
 /* ---- a minimal MQTT 5 client over our codec, every read bounded --------- */
@@ -1570,7 +1468,7 @@ static int mc_connect(const char *user, const char *cid)
     struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)mq.port),
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)mq.port[0]),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     struct mqtt_packet p = { .type = MQTT_CONNECT };
@@ -1754,14 +1652,14 @@ static void run_case(const struct mosq_case *c, bool live, int *rows, int *ours_
                      pr->user ? pr->user : "(anon)", op_name(pr->op), pr->topic, ours,
                      pr->allowed);
         if (ask && mosq != want_mosq)
-            fail_msg("%s: %s %s %s: mosquitto %d, table %d (log: %s/log)", c->name,
+            fail_msg("%s: %s %s %s: mosquitto %d, table %d (log: %s)", c->name,
                      pr->user ? pr->user : "(anon)", op_name(pr->op), pr->topic, mosq,
-                     want_mosq, mq.dir);
+                     want_mosq, mq.log);
         (*rows)++;
         *ours_only += pr->op == OP_SUBSCRIBE;
     }
     if (live)
-        mq_stop();
+        mosq_fixture_stop(&mq);
     acl_free(acl);
     free(text);
 }
@@ -1776,7 +1674,7 @@ static void check_file(const char *text, bool ok, bool live)
     if (!live)
         return;
     bool runs = mq_start(text);
-    mq_stop();
+    mosq_fixture_stop(&mq);
     if (runs != ok)
         fail_msg("mosquitto runs=%d, expected %d:\n%.200s", runs, ok, text);
 }
@@ -1805,8 +1703,7 @@ static int setup_mosquitto(void **state)
     memset(&mq, 0, sizeof mq);
     if (!have_mosquitto())
         return 0;
-    snprintf(mq.dir, sizeof mq.dir, "/tmp/acl-mosq-XXXXXX");
-    if (!mkdtemp(mq.dir))
+    if (mosq_fixture_init(&mq, "acl-mosq", 1) != 0)
         return -1;
     run_passwd("create", ADMIN, "adminpw");
     for (size_t i = 0; i < sizeof test_users / sizeof *test_users; i++)
@@ -1817,15 +1714,7 @@ static int setup_mosquitto(void **state)
 static int teardown_mosquitto(void **state)
 {
     (void)state;
-    mq_stop();
-    if (mq.dir[0]) {
-        const char *files[] = { "pw", "acl", "conf", "log" };
-        for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-            mq_file(files[i]);
-            unlink(mq.path);
-        }
-        rmdir(mq.dir);
-    }
+    mosq_fixture_cleanup(&mq);
     return 0;
 }
 
@@ -1835,7 +1724,7 @@ static void test_against_mosquitto(void **state)
     bool live = mq.dir[0] != '\0';
     if (!live)
         print_message("  %s not installed: checking the table against our engine only\n",
-                      MOSQUITTO);
+                      MOSQ_FIXTURE_BIN);
     int rows = 0, ours_only = 0;
     for (size_t i = 0; i < sizeof mosq_cases / sizeof *mosq_cases; i++)
         run_case(&mosq_cases[i], live, &rows, &ours_only);

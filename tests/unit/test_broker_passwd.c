@@ -11,20 +11,17 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gateway/broker/passwd.h"
 #include "gateway/commands.h"
+#include "tests/unit/mosquitto_fixture.h"
 
 /* Computed with Python's hashlib (pbkdf2_hmac, sha512) and base64, not with
  * the code under test. */
@@ -61,70 +58,37 @@ static void assert_reported(const struct reports *r, const char *text)
 }
 
 struct fx {
-    char dir[64];
+    struct mosq_fixture mosq;   /* the temp dir; a mosquitto only when started */
     char file[128];
-    pid_t broker;   /* a running mosquitto, 0 if none */
 };
 
 static int setup_dir(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/passwd-test-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->file, sizeof fx->file, "%s/passwd", fx->dir);
     *state = fx;
+    assert_int_equal(mosq_fixture_init(&fx->mosq, "passwd-test", 1), 0);
+    snprintf(fx->file, sizeof fx->file, "%s/passwd", fx->mosq.dir);
     return 0;
 }
 
-static void stop_by_pid(pid_t pid)
-{
-    int st;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 500 && waitpid(pid, &st, WNOHANG) == 0; i++)
-        nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
-    if (waitpid(pid, &st, WNOHANG) == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-    }
-}
-
+/* Stops a mosquitto by PID even when an assertion failed. */
 static int teardown_dir(void **state)
 {
     struct fx *fx = *state;
-    if (fx->broker > 0)
-        stop_by_pid(fx->broker);
-    DIR *d = opendir(fx->dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        char path[512];
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(path, sizeof path, "%s/%s", fx->dir, de->d_name);
-            unlink(path);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(fx->dir);
+    mosq_fixture_cleanup(&fx->mosq);
     free(fx);
     return 0;
 }
 
 static void write_text(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(mosq_fixture_write_file(path, text), 0);
 }
 
 static void read_text(const char *path, char *buf, size_t size)
 {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    assert_true(mosq_fixture_read_file(path, buf, size) >= 0);
 }
 
 static unsigned mode_of(const char *path)
@@ -137,7 +101,7 @@ static unsigned mode_of(const char *path)
 /* Files in the fixture's directory (a stray temporary file shows here). */
 static int count_files(const struct fx *fx)
 {
-    DIR *d = opendir(fx->dir);
+    DIR *d = opendir(fx->mosq.dir);
     assert_non_null(d);
     int n = 0;
     struct dirent *de;
@@ -170,32 +134,11 @@ static enum passwd_verdict check(const struct passwd_db *db, const char *user, c
     return passwd_check(db, user, pw, pw ? strlen(pw) : 0);
 }
 
-static void sleep_ms(long ms)
-{
-    nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 }, NULL);
-}
-
-/* Run a program, stdout and stderr to /dev/null; its exit status, or -1 if
- * it had to be killed after `timeout_ms`. */
+/* Run a program, stdout and stderr to /dev/null; its exit status, or
+ * negative if it had to be killed after `timeout_ms`. */
 static int run_prog(const char *const argv[], int timeout_ms)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(126);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st;
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return -1;
+    return mosq_fixture_run(argv, "/dev/null", NULL, 0, timeout_ms);
 }
 
 /* ---- entries and checks ------------------------------------------------------ */
@@ -443,7 +386,7 @@ static void test_load_errors(void **state)
     struct passwd_db *db = NULL;
     assert_int_equal(passwd_db_load(fx->file, &db, collect, &r), -ENOENT);
     assert_reported(&r, "passwd: error: cannot open: No such file or directory");
-    assert_int_equal(passwd_db_load(fx->dir, &db, collect, &r), -EINVAL);
+    assert_int_equal(passwd_db_load(fx->mosq.dir, &db, collect, &r), -EINVAL);
     assert_reported(&r, "error: not a regular file");
     assert_null(db);
 
@@ -638,7 +581,7 @@ static void test_symlink_followed(void **state)
 {
     struct fx *fx = *state;
     char link[160];
-    snprintf(link, sizeof link, "%s/link", fx->dir);
+    snprintf(link, sizeof link, "%s/link", fx->mosq.dir);
     struct reports r = { 0 };
     assert_int_equal(passwd_file_set(fx->file, "a", "1", 1, 10, PASSWD_FILE_CREATE, collect,
                                      &r), 0);
@@ -656,66 +599,14 @@ static void test_symlink_followed(void **state)
 
 /* ---- in Mosquitto ------------------------------------------------------------ */
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    assert_true(s >= 0);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static bool file_has(const char *path, const char *text)
-{
-    char buf[8192];
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strstr(buf, text) != NULL;
-}
-
 /* Start /usr/sbin/mosquitto with our file, stopped by the teardown (by PID)
  * even when an assertion fails. Returns its port. */
-static int mosquitto_start(struct fx *fx, const char *log)
+static int mosquitto_start(struct fx *fx)
 {
-    char conf[160];
-    snprintf(conf, sizeof conf, "%s/mosquitto.conf", fx->dir);
-    FILE *f = fopen(conf, "w");
-    assert_non_null(f);
-    int port = free_port();
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n"
-               "persistence false\nlog_dest stderr\n", port, fx->file);
-    /* As root it would read the 0600 file as user mosquitto: stay root. */
-    if (geteuid() == 0)
-        fputs("user root\n", f);
-    assert_int_equal(fclose(f), 0);
-    fx->broker = fork();
-    assert_true(fx->broker >= 0);
-    if (fx->broker == 0) {
-        if (!freopen(log, "w", stderr))
-            _exit(126);
-        execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
-        _exit(127);
-    }
-    /* Ready when its log says so; at most 5 s. */
-    for (int i = 0; i < 500 && !file_has(log, " running"); i++) {
-        int st;
-        if (waitpid(fx->broker, &st, WNOHANG) == fx->broker) {
-            char buf[2048];
-            fx->broker = 0;
-            read_text(log, buf, sizeof buf);
-            fail_msg("mosquitto exited:\n%s", buf);
-        }
-        sleep_ms(10);
-    }
-    assert_true(file_has(log, " running"));
-    return port;
+    char conf[192];
+    snprintf(conf, sizeof conf, "allow_anonymous false\npassword_file %s\n", fx->file);
+    assert_int_equal(mosq_fixture_start(&fx->mosq, conf), 0);
+    return fx->mosq.port[0];
 }
 
 static int publish_as(int port, const char *user, const char *password)
@@ -738,9 +629,7 @@ static void test_our_file_in_mosquitto(void **state)
     assert_int_equal(passwd_file_delete(fx->file, "carol", collect, &r), 0);
     assert_int_equal(mode_of(fx->file), 0600);
 
-    char log[160];
-    snprintf(log, sizeof log, "%s/mosquitto.log", fx->dir);
-    int port = mosquitto_start(fx, log);
+    int port = mosquitto_start(fx);
     assert_int_equal(publish_as(port, "alice", "s3cret"), 0);
     assert_int_equal(publish_as(port, "bob", "hunter2"), 0);
     assert_int_not_equal(publish_as(port, "alice", "s3cret "), 0);
@@ -748,8 +637,8 @@ static void test_our_file_in_mosquitto(void **state)
     assert_int_not_equal(publish_as(port, "carol", "x"), 0);
     assert_int_not_equal(publish_as(port, "mallory", "s3cret"), 0);
     /* The refusals are Mosquitto's "not authorised", not a crash or a timeout. */
-    assert_true(file_has(log, "not authorised"));
-    assert_true(file_has(log, "u'alice'"));
+    assert_true(mosq_fixture_file_has(fx->mosq.log, "not authorised", false));
+    assert_true(mosq_fixture_file_has(fx->mosq.log, "u'alice'", false));
 }
 
 /* The help text states the default the code uses. */
