@@ -147,11 +147,18 @@ int broker_reload_auth(struct broker *b, const struct cfg_broker *cfg)
  * logs at most one line per CONNECT, and each of those paid a PBKDF2 hash. */
 
 #define AUTH_FAIL_SLOTS 32
+/* Past this many failures from one address within AUTH_FAIL_WINDOW_MS,
+ * its logins are refused without running PBKDF2 (tens of ms on a Pi, on
+ * the loop thread): one guessing client cannot stall the broker. */
+#define AUTH_FAIL_BURST 20
+#define AUTH_FAIL_WINDOW_MS 10000
 
 struct auth_fail_slot {
     char addr[64];
     int64_t last_ms;        /* when a line was last written for addr */
     uint32_t suppressed;    /* failures since, not logged */
+    int64_t window_ms;      /* start of the current counting window */
+    uint32_t window_fails;  /* failures in it */
 };
 
 struct auth_fails {
@@ -178,7 +185,27 @@ static struct auth_fail_slot *fail_slot(struct auth_fails *f, const char *host)
     snprintf(oldest->addr, sizeof(oldest->addr), "%s", host);
     oldest->last_ms = INT64_MIN;
     oldest->suppressed = 0;
+    oldest->window_ms = INT64_MIN;
+    oldest->window_fails = 0;
     return oldest;
+}
+
+/* Whether the client's address failed too often lately to be checked. */
+static bool login_throttled(const struct client *c)
+{
+    const struct broker *b = c->broker;
+    if (!b->auth_fails)
+        return false;
+    char host[64];
+    peer_host(c->peer, host, sizeof(host));
+    int64_t now = loop_now_ms(b->loop);
+    for (size_t i = 0; i < AUTH_FAIL_SLOTS; i++) {
+        const struct auth_fail_slot *sl = &b->auth_fails->slot[i];
+        if (strcmp(sl->addr, host) == 0)
+            return sl->window_ms != INT64_MIN && now - sl->window_ms < AUTH_FAIL_WINDOW_MS &&
+                   sl->window_fails >= AUTH_FAIL_BURST;
+    }
+    return false;
 }
 
 /* A user name fit for a log line: printable ASCII, at most 64 bytes (a
@@ -202,6 +229,11 @@ static void log_failure(struct client *c, const struct mqtt_connect *p, const ch
     peer_host(c->peer, host, sizeof(host));
     struct auth_fail_slot *slot = fail_slot(b->auth_fails, host);
     int64_t now = loop_now_ms(b->loop);
+    if (slot->window_ms == INT64_MIN || now - slot->window_ms >= AUTH_FAIL_WINDOW_MS) {
+        slot->window_ms = now;
+        slot->window_fails = 0;
+    }
+    slot->window_fails++;
     if (slot->last_ms != INT64_MIN && now - slot->last_ms < AUTH_FAIL_LOG_INTERVAL_MS) {
         slot->suppressed++;
         return;
@@ -249,6 +281,9 @@ static int password_login(struct client *c, const struct mqtt_connect *p, const 
         return refuse_login(c, p, MQTT_RC_BAD_USERNAME_PASSWORD,
                             "listener requires authentication and no password file is configured");
     }
+    if (login_throttled(c))
+        return refuse_login(c, p, MQTT_RC_BAD_USERNAME_PASSWORD,
+                            "too many failed logins from this address: not checked");
     switch (passwd_check(b->passwd, user, p->has_password ? p->password.data : NULL,
                          p->has_password ? p->password.len : 0)) {
     case PASSWD_MATCH:

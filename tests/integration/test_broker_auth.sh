@@ -187,6 +187,18 @@ if [ "$BROKER" = mqgate ]; then
     check "a bad ACL is reported with its line" wait_for "$work/broker.log" "$work/acl:2:"
     check "a bad ACL keeps the previous one" wait_for "$work/broker.log" "authentication not reloaded"
     check "after a failed reload: alice may still write c/x" [ "$(v5_pub_rc c/x)" = 0 ]
+
+    # --- a guessing client is throttled (last: it locks out 127.0.0.1) ------
+    # Past 20 failures from one address in 10 s its logins are refused
+    # without a PBKDF2 hash, the right password included. A fresh window
+    # first, so the earlier failures of this script do not count.
+    sleep 10.5
+    for _ in $(seq 1 22); do connack -V mqttv311 -p "$port" -u alice -P guess -t a/x >/dev/null; done
+    check "after 22 failures in 10 s even the right password is refused" \
+        [ "$(connack -V mqttv311 "${A[@]}" -t a/x)" = "$bad311" ]
+    sleep 10.5
+    check "after the window the right password works again" \
+        [ "$(connack -V mqttv311 "${A[@]}" -t a/x)" = 0 ]
 fi
 
 stop_broker
