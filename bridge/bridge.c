@@ -535,9 +535,3 @@ void bridge_stop(struct bridge *b, bool final)
     free(b->buf);
     free(b);
 }
-
-void bridge_get_stats(const struct bridge *b, struct bridge_stats *out)
-{
-    *out = b->stats;
-    out->inflight = b->window.n;
-}

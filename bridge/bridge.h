@@ -86,18 +86,4 @@ int bridge_start(const struct config *cfg, struct loop *loop, struct broker *bro
  * the next start. NULL is a no-op. Loop thread. */
 void bridge_stop(struct bridge *b, bool final);
 
-struct bridge_stats {
-    bool connected;
-    uint64_t reconnects;
-    uint64_t forwarded;
-    uint64_t received;
-    uint64_t denied;
-    uint64_t dropped_memory;
-    uint64_t dropped_error;     /* could not be stored (disk full, I/O error) */
-    uint64_t spool_errors;      /* episodes of failing flushes */
-    uint64_t inflight;
-};
-
-void bridge_get_stats(const struct bridge *b, struct bridge_stats *out);
-
 #endif

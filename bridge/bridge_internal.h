@@ -41,6 +41,18 @@ struct bridge_log_limit {
     uint64_t repeats;
 };
 
+/* What $SYS/bridge/... reports (besides the spool's own figures). */
+struct bridge_stats {
+    bool connected;
+    uint64_t reconnects;
+    uint64_t forwarded;
+    uint64_t received;
+    uint64_t denied;
+    uint64_t dropped_memory;
+    uint64_t dropped_error;     /* could not be stored (disk full, I/O error) */
+    uint64_t spool_errors;      /* episodes of failing flushes */
+};
+
 #define BRIDGE_HEALTH_TOPICS 15
 #define BRIDGE_HEALTH_VALUE_MAX 512  /* last_error holds a path and a reason */
 
